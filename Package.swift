@@ -1,0 +1,40 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "corsd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "corsd", targets: ["corsd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // epoll, accept4 and friends: not all of them are exposed by the Glibc module.
+        .target(name: "CCorsdShim"),
+        .target(
+            name: "HTTPCore",
+            dependencies: [
+                "CCorsdShim",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "corsd",
+            dependencies: [
+                "HTTPCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,31 @@
+import HTTPTypes
+
+/// A request as a handler sees it: the head, the whole body (bounded by
+/// `HTTPLimits.maxBodyBytes`) and who sent it.
+public struct HTTPServerRequest: Sendable {
+    public var head: HTTPRequest
+    public var version: HTTPVersion
+    public var body: [UInt8]
+    public var remoteAddress: SocketAddress?
+
+    public init(head: HTTPRequest, version: HTTPVersion = .http1_1, body: [UInt8] = [], remoteAddress: SocketAddress? = nil) {
+        self.head = head
+        self.version = version
+        self.body = body
+        self.remoteAddress = remoteAddress
+    }
+
+    public var method: HTTPRequest.Method { head.method }
+    /// The request target as sent: path plus query.
+    public var target: String { head.path ?? "/" }
+    /// The path without the query.
+    public var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+    /// The raw query string (without `?`), or nil.
+    public var query: Substring? {
+        guard let q = target.firstIndex(of: "?") else { return nil }
+        return target[target.index(after: q)...]
+    }
+}
+
+/// Answers one request. It may complete later and from any queue: the writer is thread-safe.
+public typealias HTTPHandler = @Sendable (HTTPServerRequest, HTTPResponseWriter) -> Void

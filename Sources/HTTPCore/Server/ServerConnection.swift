@@ -1,0 +1,399 @@
+import Dispatch
+import HTTPTypes
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One accepted client connection. All state is confined to `queue` (hence `@unchecked
+/// Sendable`): epoll events, deadlines and response-writer calls all arrive there.
+///
+/// Requests are handled one at a time; bytes of pipelined requests stay in the parser until
+/// the previous response has been written, which keeps responses in order.
+final class ServerConnection: EventHandler, @unchecked Sendable {
+    private enum Phase {
+        /// Waiting for the first byte of a request (a fresh or kept-alive connection).
+        case idle
+        case readingHead
+        case readingBody
+        /// The handler has the request; the response may be partly written.
+        case handling
+        /// Response sent, write side shut, discarding input until the client closes.
+        case lingering
+        case closed
+    }
+
+    private enum ResponseState {
+        case notStarted
+        case streaming(chunked: Bool, headOnly: Bool)
+        case ended
+    }
+
+    let queue: DispatchQueue
+    let deadline = Deadline()
+    private let fd: Int32
+    private var generation: UInt32 = 0
+    private let server: HTTPServer
+    private let remote: SocketAddress?
+
+    private var parser: HTTPParser
+    private var outbound = OutboundBuffer()
+    private var phase = Phase.idle
+    private var peerGone = false
+    private var inputClosed = false
+    private var isFirstRequest = true
+
+    // The exchange in progress.
+    private var head: RequestHead?
+    private var body: [UInt8] = []
+    private var exchangeID: UInt64 = 0
+    private var response = ResponseState.notStarted
+    private var closeAfterResponse = false
+    private var flushWaiters: [@Sendable () -> Void] = []
+    private var lingerDiscarded = 0
+    /// Told when the connection dies before the response ended (a streaming producer stops).
+    private var cancelHandler: (@Sendable () -> Void)?
+
+    /// Output above this many bytes makes producers wait for `onFlushed`.
+    private static let highWater = 256 * 1024
+    /// Unparsed input above this stops reading (pipelined requests queue in the kernel).
+    private static let maxBufferedInput = 64 * 1024
+
+    init(fd: Int32, remote: SocketAddress?, server: HTTPServer, target: DispatchQueue) {
+        self.fd = fd
+        self.remote = remote
+        self.server = server
+        self.queue = DispatchQueue(label: "corsd.conn", target: target)
+        var parser = HTTPParser(mode: .request, limits: server.configuration.limits)
+        parser.acceptsAbsoluteForm = false
+        self.parser = parser
+    }
+
+    /// Called once after accept, on `queue`.
+    func start(loop: EventLoop) {
+        generation = loop.register(fd, handler: self)
+        Socket.setNoDelay(fd)
+        deadline.set(after: server.configuration.timeouts.header)
+        loop.arm(fd, generation: generation, events: .readable)
+    }
+
+    // MARK: EventHandler
+
+    func handleEvents(_ events: EventMask) {
+        guard phase != .closed else { return }
+        if events.peerGone { peerGone = true }
+        if events.contains(.error) {
+            close()
+            return
+        }
+        if events.contains(.writable) || !outbound.isEmpty {
+            flush()
+            guard phase != .closed else { return }
+        }
+        if wantsInput || peerGone || phase == .lingering {
+            readInput()
+            guard phase != .closed else { return }
+            if phase == .lingering {
+                if inputClosed { close() } else { rearm() }
+                return
+            }
+            processInput()
+        }
+        rearm()
+    }
+
+    func handleDeadline() {
+        switch phase {
+        case .idle where isFirstRequest, .readingHead:
+            server.logger.debug("request head timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
+            reject(HTTPParseError(.requestTimeout, "request head not received in time"))
+        case .readingBody:
+            reject(HTTPParseError(.requestTimeout, "request body not received in time"))
+        case .idle, .lingering:
+            close()
+        case .handling:
+            // Only a blocked write sets a deadline while handling.
+            server.logger.debug("write timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
+            close()
+        case .closed:
+            break
+        }
+    }
+
+    // MARK: Input
+
+    private var wantsInput: Bool {
+        switch phase {
+        case .idle, .readingHead, .readingBody: return parser.bufferedByteCount < Self.maxBufferedInput
+        case .handling, .closed, .lingering: return false
+        }
+    }
+
+    private func readInput() {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer in
+            // Bounded per event for fairness; a sticky hang-up keeps us reading until EOF.
+            for _ in 0..<8 {
+                let n = read(fd, buffer.baseAddress, buffer.count)
+                if n > 0 {
+                    if phase == .lingering {
+                        lingerDiscarded += n
+                        if lingerDiscarded > 1 << 20 { inputClosed = true; return }
+                    } else {
+                        parser.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                    }
+                    if n < buffer.count && !peerGone { return }
+                    if parser.bufferedByteCount >= Self.maxBufferedInput { return }
+                } else if n == 0 {
+                    inputClosed = true
+                    return
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    return
+                } else {
+                    // ECONNRESET and friends: nothing more can be said to this peer.
+                    inputClosed = true
+                    outbound.removeAll()
+                    close()
+                    return
+                }
+            }
+        }
+    }
+
+    private func processInput() {
+        while phase == .idle || phase == .readingHead || phase == .readingBody {
+            var event: HTTPParserEvent?
+            do {
+                event = try parser.next()
+            } catch {
+                reject(error)
+                return
+            }
+            if event == nil && inputClosed {
+                // The client closed its side: a request cut short has nobody left to answer.
+                event = try? parser.finish()
+                if event == nil { close(); return }
+            }
+            guard let event else {
+                if inputClosed {
+                    close()
+                } else if phase == .idle && parser.bufferedByteCount > 0 {
+                    phase = .readingHead
+                    deadline.set(after: server.configuration.timeouts.header)
+                }
+                return
+            }
+            switch event {
+            case .requestHead(let h):
+                head = h
+                body = []
+                if case .none = h.framing {
+                    continue
+                }
+                phase = .readingBody
+                deadline.set(after: server.configuration.timeouts.body)
+                if h.expectsContinue {
+                    outbound.append(MessageSerializer.continueResponse)
+                    flush()
+                }
+            case .body(let bytes):
+                body.append(contentsOf: bytes)
+            case .end:
+                dispatchRequest()
+            case .responseHead:
+                preconditionFailure("request parser produced a response head")
+            }
+        }
+    }
+
+    private func dispatchRequest() {
+        guard let head else { return }
+        phase = .handling
+        isFirstRequest = false
+        deadline.clear()
+        exchangeID &+= 1
+        response = .notStarted
+        if !head.keepAlive || server.isShuttingDown { closeAfterResponse = true }
+        let request = HTTPServerRequest(head: head.request, version: head.version, body: body, remoteAddress: remote)
+        body = []
+        server.dispatch(request, HTTPResponseWriter(connection: self, exchangeID: exchangeID))
+    }
+
+    // MARK: Output (called through HTTPResponseWriter, on `queue`)
+
+    func writeHead(_ id: UInt64, _ res: HTTPResponse, contentLength: Int?) {
+        guard id == exchangeID, phase == .handling, case .notStarted = response, let head else { return }
+        var fields = res.headerFields
+        for name in [HTTPField.Name.connection, .transferEncoding, .contentLength, .keepAlive, .date] {
+            fields[name] = nil
+        }
+        fields[.date] = HTTPDate.now()
+        let code = res.status.code
+        let bodyless = code < 200 || code == 204 || code == 304
+        var chunked = false
+        if bodyless {
+            // No body and no framing fields (a 304's Content-Length would describe the 200).
+        } else if let contentLength {
+            fields[.contentLength] = String(contentLength)
+        } else if contentLength == nil && !bodyless {
+            if head.version == .http1_1 {
+                chunked = true
+                fields[.transferEncoding] = "chunked"
+            } else {
+                closeAfterResponse = true  // close-delimited
+            }
+        }
+        if closeAfterResponse || server.isShuttingDown {
+            closeAfterResponse = true
+            fields[.connection] = "close"
+        } else if head.version == .http1_0 {
+            fields[.connection] = "keep-alive"
+        }
+        let headOnly = head.request.method == .head || bodyless
+        response = .streaming(chunked: chunked && !headOnly, headOnly: headOnly)
+        outbound.append(MessageSerializer.responseHead(res, fields: fields))
+    }
+
+    func writeBody(_ id: UInt64, _ bytes: [UInt8], onFlushed: (@Sendable () -> Void)?) {
+        guard id == exchangeID, phase == .handling, case .streaming(let chunked, let headOnly) = response else {
+            return
+        }
+        if !headOnly && !bytes.isEmpty {
+            outbound.append(chunked ? MessageSerializer.chunk(bytes) : bytes)
+        }
+        flush()
+        if let onFlushed {
+            if outbound.byteCount < Self.highWater || phase == .closed { onFlushed() } else { flushWaiters.append(onFlushed) }
+        }
+        if phase != .closed { rearm() }
+    }
+
+    func endResponse(_ id: UInt64) {
+        guard id == exchangeID, phase == .handling, case .streaming(let chunked, _) = response else { return }
+        if chunked { outbound.append(MessageSerializer.lastChunk) }
+        response = .ended
+        flush()
+        if phase != .closed { rearm() }
+    }
+
+    func setCancelHandler(_ id: UInt64, _ handler: @escaping @Sendable () -> Void) {
+        guard id == exchangeID, phase == .handling else {
+            handler()
+            return
+        }
+        cancelHandler = handler
+    }
+
+    func abortResponse(_ id: UInt64) {
+        guard id == exchangeID, phase == .handling else { return }
+        outbound.removeAll()
+        close()
+    }
+
+    /// Writes what is queued; finishes the exchange once the response is fully out.
+    private func flush() {
+        switch outbound.flush(to: fd) {
+        case .failed:
+            outbound.removeAll()
+            close()
+            return
+        case .blocked:
+            deadline.set(after: server.configuration.timeouts.write)
+        case .flushed:
+            if phase == .handling { deadline.clear() }
+        }
+        if outbound.byteCount < Self.highWater && !flushWaiters.isEmpty {
+            let waiters = flushWaiters
+            flushWaiters.removeAll()
+            for waiter in waiters { waiter() }
+        }
+        if outbound.isEmpty, case .ended = response, phase == .handling {
+            cancelHandler = nil
+            finishExchange()
+        }
+    }
+
+    private func finishExchange() {
+        head = nil
+        response = .notStarted
+        if closeAfterResponse {
+            closeGracefully()
+            return
+        }
+        phase = .idle
+        deadline.set(after: server.configuration.timeouts.idle)
+        processInput()
+    }
+
+    // MARK: Closing
+
+    /// Answers a request that cannot be parsed or was too slow, then closes: after an
+    /// error the framing of the stream can no longer be trusted.
+    private func reject(_ error: HTTPParseError) {
+        server.logger.debug("rejected request", metadata: ["status": "\(error.status.code)", "reason": "\(error.reason)"])
+        guard phase != .handling else { close(); return }
+        phase = .handling
+        exchangeID &+= 1
+        closeAfterResponse = true
+        head = RequestHead(
+            request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
+            version: .http1_1, framing: .none, keepAlive: false, expectsContinue: false)
+        let body = Array("\(error.reason)\n".utf8)
+        var fields = HTTPFields()
+        fields[.contentType] = "text/plain; charset=utf-8"
+        writeHead(exchangeID, HTTPResponse(status: error.status, headerFields: fields), contentLength: body.count)
+        writeBody(exchangeID, body, onFlushed: nil)
+        endResponse(exchangeID)
+    }
+
+    /// Lingering close: shut our write side, then discard input until the client closes
+    /// (or the linger timeout), so unread input does not turn into a reset that destroys the
+    /// response in the client's receive buffer.
+    private func closeGracefully() {
+        if inputClosed || (parser.bufferedByteCount == 0 && !parser.isMidMessage && peerGone) {
+            close()
+            return
+        }
+        shutdown(fd, Int32(SHUT_WR))
+        phase = .lingering
+        deadline.set(after: server.configuration.timeouts.linger)
+        readInput()
+        if inputClosed { close() } else if phase != .closed { rearm() }
+    }
+
+    /// Graceful server shutdown: idle connections close now, busy ones after their response.
+    func shutdownRequested() {
+        switch phase {
+        case .idle:
+            close()
+        case .readingHead, .readingBody, .handling:
+            closeAfterResponse = true
+        case .lingering, .closed:
+            break
+        }
+    }
+
+    func close() {
+        guard phase != .closed else { return }
+        phase = .closed
+        deadline.clear()
+        outbound.removeAll()
+        flushWaiters.removeAll()
+        if let cancel = cancelHandler {
+            cancelHandler = nil
+            cancel()
+        }
+        server.loop.deregister(fd, generation: generation)
+        Glibc.close(fd)
+        server.connectionClosed(self)
+    }
+
+    private func rearm() {
+        guard phase != .closed else { return }
+        var events: EventMask = []
+        if !outbound.isEmpty { events.insert(.writable) }
+        if wantsInput || phase == .lingering { events.insert(.readable) }
+        if !events.isEmpty { server.loop.arm(fd, generation: generation, events: events) }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+@main
+struct Corsd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corsd",
+        abstract: "Central CORS and open-file-limit policy store for OMERO.web hosts.",
+        subcommands: [Serve.self],
+        defaultSubcommand: nil
+    )
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import HTTPCore
+import HTTPTypes
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the management API and tile proxy.")
+
+    @Option(help: "Address to listen on: IPv4 HOST:PORT or [IPv6]:PORT. Port 0 picks a free port.")
+    var listen = "127.0.0.1:8080"
+
+    @Option(help: "SQLite database file.")
+    var db = "./corsd.sqlite"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    @Option(help: "Most concurrent client connections (default: derived from the open-file limit).")
+    var maxConnections: Int?
+
+    @Option(help: "Largest request body in bytes.")
+    var maxBodyBytes = 1024 * 1024
+
+    @Option(help: "Seconds allowed to receive a request head.")
+    var headerTimeout = 10.0
+
+    @Option(help: "Seconds allowed to receive a request body.")
+    var bodyTimeout = 30.0
+
+    @Option(help: "Seconds a keep-alive connection may stay idle.")
+    var idleTimeout = 60.0
+
+    @Option(help: "Seconds a blocked response write may make no progress.")
+    var writeTimeout = 30.0
+
+    @Option(help: "Seconds graceful shutdown waits for in-flight requests.")
+    var shutdownGrace = 10.0
+
+    @Flag(help: "Serve /debug/* routes used by the integration tests and benchmarks. Never in production.")
+    var enableDebugRoutes = false
+
+    func validate() throws {
+        do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if maxBodyBytes < 0 { throw ValidationError("--max-body-bytes must not be negative") }
+        for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout), ("--write-timeout", writeTimeout), ("--shutdown-grace", shutdownGrace)] where !(value > 0) {
+            throw ValidationError("\(name) must be a positive number of seconds")
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "corsd")
+        signal(SIGPIPE, SIG_IGN)
+
+        var configuration = HTTPServerConfiguration(address: try SocketAddress(parsing: listen))
+        configuration.maxConnections = maxConnections
+        configuration.limits.maxBodyBytes = maxBodyBytes
+        configuration.timeouts.header = headerTimeout
+        configuration.timeouts.body = bodyTimeout
+        configuration.timeouts.idle = idleTimeout
+        configuration.timeouts.write = writeTimeout
+        configuration.shutdownGrace = shutdownGrace
+
+        var router = Router()
+        router.add(.get, "/healthz") { _, _, writer in
+            writer.respond(json: ["status": "ok"])
+        }
+        if enableDebugRoutes {
+            DebugRoutes.install(on: &router)
+            logger.warning("debug routes enabled")
+        }
+        let routes = router
+        let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in
+            routes.handle(request, writer)
+        }
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+
+        let signalQueue = DispatchQueue(label: "corsd.signals")
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
+            source.setEventHandler {
+                logger.info("signal received, draining", metadata: ["signal": "\(sig)"])
+                server.shutdown {
+                    logger.info("stopped")
+                    Glibc.exit(0)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -33,8 +33,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore"]),
+        // Raw sockets and a launcher for the real binary, shared by the test targets.
+        .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -47,6 +47,9 @@ public final class Deadline: Sendable {
     public func set(after seconds: Double) {
         nanos.store(monotonicNanos() &+ UInt64(max(0, seconds) * 1e9), ordering: .relaxed)
     }
+    public func set(atNanos deadline: UInt64) {
+        nanos.store(max(1, deadline), ordering: .relaxed)
+    }
     public func clear() { nanos.store(0, ordering: .relaxed) }
     public var isSet: Bool { nanos.load(ordering: .relaxed) != 0 }
 

@@ -109,6 +109,9 @@ public final class HTTPServer: @unchecked Sendable {
         if isShuttingDown { checkDrained() }
     }
 
+    /// Breaks the server ↔ listener cycle once the listener is stopped.
+    func releaseListener() { listener = nil }
+
     var atCapacity: Bool { openConnections >= connectionCap }
 
     func dispatch(_ request: HTTPServerRequest, _ writer: HTTPResponseWriter) {
@@ -122,7 +125,7 @@ final class Listener: EventHandler, @unchecked Sendable {
     let queue = DispatchQueue(label: "corsd.accept")
     let deadline = Deadline()
     private let fd: Int32
-    private unowned let server: HTTPServer
+    private let server: HTTPServer
     private var generation: UInt32 = 0
     private var stopped = false
     private static let backoffSeconds = 0.1
@@ -143,6 +146,7 @@ final class Listener: EventHandler, @unchecked Sendable {
     func stop() {
         queue.sync {
             guard !stopped else { return }
+            server.releaseListener()
             stopped = true
             deadline.clear()
             server.loop.deregister(fd, generation: generation)

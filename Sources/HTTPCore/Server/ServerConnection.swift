@@ -394,6 +394,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         var events: EventMask = []
         if !outbound.isEmpty { events.insert(.writable) }
         if wantsInput || phase == .lingering { events.insert(.readable) }
-        if !events.isEmpty { server.loop.arm(fd, generation: generation, events: events) }
+        // While the handler works, still hear of a hang-up (arm() always adds it), but only
+        // once: a hang-up stays signalled, and re-arming for it would spin.
+        if !events.isEmpty || !peerGone { server.loop.arm(fd, generation: generation, events: events) }
     }
 }

@@ -1,0 +1,229 @@
+import Dispatch
+import HTTPTypes
+import Synchronization
+
+/// An HTTP/1.1 client with a bounded keep-alive pool per upstream, on the same epoll loop and
+/// message parser as the server.
+///
+/// A request waits for a pooled connection when its upstream already has
+/// `maxConnectionsPerEndpoint` open, so the client never opens unbounded descriptors. A
+/// request that fails on a reused connection before any response byte arrived (the upstream
+/// closed it while it sat idle) is retried once on a new connection if it is idempotent.
+public final class HTTPClient: Sendable {
+    public let maxConnectionsPerEndpoint: Int
+    /// How long an unused pooled connection is kept.
+    public let idleTimeout: Double
+    let loop: EventLoop
+    private let pools = Mutex<[UpstreamEndpoint: ConnectionPool]>([:])
+    let workQueue = DispatchQueue.global()
+
+    public init(loop: EventLoop = .shared, maxConnectionsPerEndpoint: Int = 32, idleTimeout: Double = 30) {
+        self.loop = loop
+        self.maxConnectionsPerEndpoint = max(1, maxConnectionsPerEndpoint)
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Sends `request`; the response streams to `handler`. Returns a task that can cancel it.
+    @discardableResult
+    public func execute(_ request: HTTPClientRequest, handler: HTTPClientResponseHandler) -> HTTPClientTask {
+        let exchange = ClientExchange(request: request, handler: handler)
+        let task = HTTPClientTask(exchange: exchange)
+        exchange.totalDeadline = monotonicNanos() &+ UInt64(request.timeouts.total * 1e9)
+        pool(for: request.endpoint).lease(exchange, forceNew: false)
+        return task
+    }
+
+    /// Sends `request` and collects the whole response.
+    public func execute(_ request: HTTPClientRequest, completion: @escaping @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        let collected = Mutex<(head: ResponseHead?, body: [UInt8])>((nil, []))
+        execute(request, handler: HTTPClientResponseHandler(
+            onHead: { head in collected.withLock { $0.head = head } },
+            onBody: { bytes, resume in
+                collected.withLock { $0.body.append(contentsOf: bytes) }
+                resume()
+            },
+            onEnd: {
+                let (head, body) = collected.withLock { ($0.head, $0.body) }
+                completion(.success(HTTPClientResponse(head: head!, body: body)))
+            },
+            onError: { completion(.failure($0)) }))
+    }
+
+    /// Open connections (idle and busy) to `endpoint`, for tests and metrics.
+    public func connectionCount(to endpoint: UpstreamEndpoint) -> Int {
+        pools.withLock { $0[endpoint] }?.counts.total ?? 0
+    }
+
+    /// Idle pooled connections to `endpoint`.
+    public func idleConnectionCount(to endpoint: UpstreamEndpoint) -> Int {
+        pools.withLock { $0[endpoint] }?.counts.idle ?? 0
+    }
+
+    /// Connections opened to `endpoint` since start (reuse shows as a small number).
+    public func connectionsOpened(to endpoint: UpstreamEndpoint) -> Int {
+        pools.withLock { $0[endpoint] }?.counts.opened ?? 0
+    }
+
+    func pool(for endpoint: UpstreamEndpoint) -> ConnectionPool {
+        pools.withLock { pools in
+            if let pool = pools[endpoint] { return pool }
+            let pool = ConnectionPool(endpoint: endpoint, client: self)
+            pools[endpoint] = pool
+            return pool
+        }
+    }
+}
+
+/// A handle on an exchange in progress.
+public final class HTTPClientTask: Sendable {
+    let exchange: ClientExchange
+    init(exchange: ClientExchange) { self.exchange = exchange }
+
+    /// Abandons the exchange: its connection is closed (it cannot be reused mid-response)
+    /// and `onError(.cancelled)` is delivered unless the exchange already ended.
+    public func cancel() { exchange.cancel() }
+}
+
+/// One request/response in flight, possibly moved to a second connection by the retry rule.
+final class ClientExchange: @unchecked Sendable {
+    let request: HTTPClientRequest
+    let handler: HTTPClientResponseHandler
+    var totalDeadline: UInt64 = 0
+    var retried = false
+    private let state = Mutex<(finished: Bool, connection: ClientConnection?)>((false, nil))
+
+    init(request: HTTPClientRequest, handler: HTTPClientResponseHandler) {
+        self.request = request
+        self.handler = handler
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
+
+    func attach(_ connection: ClientConnection) { state.withLock { $0.connection = connection } }
+
+    /// Marks the exchange finished; returns false if it already was (callbacks go out once).
+    func finish() -> Bool {
+        state.withLock { s in
+            if s.finished { return false }
+            s.finished = true
+            s.connection = nil
+            return true
+        }
+    }
+
+    func cancel() {
+        let connection = state.withLock { $0.connection }
+        if let connection {
+            connection.queue.async { connection.cancel(self) }
+        } else if finish() {
+            handler.onError(.cancelled)
+        }
+    }
+}
+
+/// The connections to one upstream: idle ones (most recently used first), a count of all,
+/// and requests waiting for a free slot.
+final class ConnectionPool: @unchecked Sendable {
+    let endpoint: UpstreamEndpoint
+    let loop: EventLoop
+    let workQueue: DispatchQueue
+    let maxConnections: Int
+    let idleTimeout: Double
+    private let state = Mutex<State>(State())
+
+    struct State {
+        var idle: [ClientConnection] = []
+        var total = 0
+        var opened = 0
+        var waiters: [ClientExchange] = []
+    }
+
+    init(endpoint: UpstreamEndpoint, client: HTTPClient) {
+        self.endpoint = endpoint
+        self.loop = client.loop
+        self.workQueue = client.workQueue
+        self.maxConnections = client.maxConnectionsPerEndpoint
+        self.idleTimeout = client.idleTimeout
+    }
+
+    var counts: (total: Int, idle: Int, opened: Int) { state.withLock { ($0.total, $0.idle.count, $0.opened) } }
+
+    /// Gives `exchange` a connection: an idle one, a new one, or a place in the queue.
+    func lease(_ exchange: ClientExchange, forceNew: Bool) {
+        enum Choice { case reuse(ClientConnection), open(ClientConnection), wait }
+        let choice: Choice = state.withLock { s in
+            if !forceNew, let connection = s.idle.popLast() { return .reuse(connection) }
+            if s.total < maxConnections {
+                s.total += 1
+                s.opened += 1
+                return .open(ClientConnection(pool: self))
+            }
+            if forceNew, let victim = s.idle.first {
+                // The retry needs a fresh connection and the pool is full: close an idle one.
+                s.idle.removeFirst()
+                victim.queue.async { victim.close() }
+                s.total += 1
+                s.opened += 1
+                return .open(ClientConnection(pool: self))
+            }
+            s.waiters.append(exchange)
+            return .wait
+        }
+        switch choice {
+        case .reuse(let connection):
+            connection.queue.async { connection.begin(exchange, reused: true) }
+        case .open(let connection):
+            connection.queue.async { connection.begin(exchange, reused: false) }
+        case .wait:
+            let wait = max(0, Double(Int64(bitPattern: exchange.totalDeadline &- monotonicNanos())) / 1e9)
+            workQueue.asyncAfter(deadline: .now() + wait) { [self] in
+                let timedOut = state.withLock { s -> Bool in
+                    guard let i = s.waiters.firstIndex(where: { $0 === exchange }) else { return false }
+                    s.waiters.remove(at: i)
+                    return true
+                }
+                if timedOut && exchange.finish() { exchange.handler.onError(.totalTimeout) }
+            }
+        }
+    }
+
+    /// A connection finished an exchange and can be reused: it goes to the first waiter, or
+    /// back to the idle list.
+    func release(_ connection: ClientConnection) {
+        let waiter: ClientExchange? = state.withLock { s in
+            if !s.waiters.isEmpty { return s.waiters.removeFirst() }
+            s.idle.append(connection)
+            return nil
+        }
+        if let waiter {
+            connection.queue.async { connection.begin(waiter, reused: true) }
+        } else {
+            connection.queue.async { connection.enterIdle() }
+        }
+    }
+
+    /// A connection closed: forget it and let a waiter open a new one.
+    func closed(_ connection: ClientConnection) {
+        let next: (ClientExchange, ClientConnection)? = state.withLock { s in
+            s.idle.removeAll { $0 === connection }
+            s.total -= 1
+            guard !s.waiters.isEmpty else { return nil }
+            let waiter = s.waiters.removeFirst()
+            s.total += 1
+            s.opened += 1
+            return (waiter, ClientConnection(pool: self))
+        }
+        if let (exchange, connection) = next {
+            connection.queue.async { connection.begin(exchange, reused: false) }
+        }
+    }
+
+    /// Takes an idle connection out of the pool if it is still there (it saw EOF or timed out).
+    func removeIdle(_ connection: ClientConnection) -> Bool {
+        state.withLock { s in
+            guard let i = s.idle.firstIndex(where: { $0 === connection }) else { return false }
+            s.idle.remove(at: i)
+            return true
+        }
+    }
+}

@@ -1,0 +1,187 @@
+import Dispatch
+import HTTPTypes
+import Synchronization
+import TestSupport
+import XCTest
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import HTTPCore
+
+/// The client against servers of the project's own on loopback: the real HTTPServer for the
+/// well-behaved cases, scripted raw sockets for the misbehaving ones.
+final class HTTPClientTests: XCTestCase {
+    private var server: HTTPServer!
+    private var port = 0
+
+    override func setUpWithError() throws {
+        var configuration = HTTPServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"))
+        configuration.timeouts.idle = 30
+        configuration.shutdownGrace = 1
+        server = HTTPServer(configuration: configuration) { request, writer in
+            switch request.path {
+            case "/slow":
+                DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { writer.respond(HTTPResponse(status: .ok), body: Array("slow".utf8)) }
+            case "/never":
+                break  // never answers
+            case "/chunked":
+                writer.writeHead(HTTPResponse(status: .ok), contentLength: nil)
+                writer.writeBody(Array("ab".utf8))
+                writer.writeBody(Array("cd".utf8))
+                writer.end()
+            default:
+                writer.respond(HTTPResponse(status: .ok), body: Array("hello \(request.path)".utf8))
+            }
+        }
+        port = try server.start()
+    }
+
+    override func tearDown() {
+        let done = expectation(description: "server stopped")
+        server.shutdown { done.fulfill() }
+        wait(for: [done], timeout: 15)
+    }
+
+    private func get(_ client: HTTPClient, _ target: String, port: Int? = nil, method: HTTPRequest.Method = .get, timeouts: HTTPClientTimeouts = .init()) -> Result<HTTPClientResponse, HTTPClientError> {
+        let result = Mutex<Result<HTTPClientResponse, HTTPClientError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        client.execute(HTTPClientRequest(endpoint: UpstreamEndpoint(host: "127.0.0.1", port: port ?? self.port), method: method, target: target, timeouts: timeouts)) { r in
+            result.withLock { $0 = r }
+            done.signal()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "no completion for \(target)")
+        return result.withLock { $0 } ?? .failure(.cancelled)
+    }
+
+    func testSequentialRequestsReuseOneConnection() throws {
+        let client = HTTPClient()
+        for i in 0..<10 {
+            XCTAssertEqual(try get(client, "/r\(i)").get().body, Array("hello /r\(i)".utf8))
+        }
+        let endpoint = UpstreamEndpoint(host: "127.0.0.1", port: port)
+        XCTAssertEqual(client.connectionsOpened(to: endpoint), 1)
+        XCTAssertEqual(client.idleConnectionCount(to: endpoint), 1)
+    }
+
+    func testChunkedResponseIsReassembled() throws {
+        XCTAssertEqual(try get(HTTPClient(), "/chunked").get().body, Array("abcd".utf8))
+    }
+
+    func testPoolIsBoundedAndQueuedRequestsComplete() throws {
+        let client = HTTPClient(maxConnectionsPerEndpoint: 2)
+        let endpoint = UpstreamEndpoint(host: "127.0.0.1", port: port)
+        let group = DispatchGroup()
+        let statuses = Mutex<[Int]>([])
+        let maxSeen = Mutex(0)
+        for _ in 0..<8 {
+            group.enter()
+            client.execute(HTTPClientRequest(endpoint: endpoint, target: "/slow")) { result in
+                let open = client.connectionCount(to: endpoint)
+                maxSeen.withLock { $0 = max($0, open) }
+                statuses.withLock { $0.append((try? result.get().status.code) ?? -1) }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(statuses.withLock { $0 }, Array(repeating: 200, count: 8))
+        XCTAssertLessThanOrEqual(maxSeen.withLock { $0 }, 2)
+        XCTAssertEqual(client.connectionsOpened(to: endpoint), 2)
+    }
+
+    func testConnectionRefusedFailsFast() throws {
+        let raw = try RawServer(accepting: false) { _ in }
+        let refusedPort = raw.port
+        raw.stop()
+        guard case .failure(.connectFailed) = get(HTTPClient(), "/", port: refusedPort) else {
+            return XCTFail("expected connectFailed")
+        }
+    }
+
+    func testConnectTimeoutWhenTheBacklogIsFull() throws {
+        // A listener that never accepts, its backlog filled: further SYNs are dropped.
+        let raw = try RawServer(backlog: 0, accepting: false) { _ in }
+        defer { raw.stop() }
+        let fillers = (0..<4).map { _ in RawSocket.connectWithoutWaiting(port: raw.port) }
+        defer { fillers.forEach { _ = close($0) } }
+        let result = get(HTTPClient(), "/", port: raw.port, timeouts: HTTPClientTimeouts(connect: 0.5, header: 5, total: 10))
+        guard case .failure(.connectTimeout) = result else { return XCTFail("expected connectTimeout, got \(result)") }
+    }
+
+    func testHeaderTimeout() {
+        let result = get(HTTPClient(), "/never", timeouts: HTTPClientTimeouts(connect: 1, header: 0.3, total: 10))
+        guard case .failure(.headerTimeout) = result else { return XCTFail("expected headerTimeout, got \(result)") }
+    }
+
+    func testTotalTimeout() {
+        let result = get(HTTPClient(), "/slow", timeouts: HTTPClientTimeouts(connect: 1, header: 10, total: 0.2))
+        guard case .failure(.totalTimeout) = result else { return XCTFail("expected totalTimeout, got \(result)") }
+    }
+
+    func testUpstreamClosingMidBodyIsAnErrorNotAHang() throws {
+        let raw = try RawServer { c in
+            _ = c.readHead()
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+        }
+        defer { raw.stop() }
+        let result = get(HTTPClient(), "/", port: raw.port)
+        XCTAssertEqual(result.failure, .connectionClosed)
+    }
+
+    func testIdempotentRequestIsRetriedOnceWhenAReusedConnectionDies() throws {
+        // First connection: answers one request, then reads the next and closes without a byte.
+        let raw = try RawServer { c in
+            guard c.readHead() != nil else { return }
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+            guard c.readHead() != nil else { return }
+            // Drop the second request on the floor, as a server whose keep-alive expired does.
+        }
+        defer { raw.stop() }
+        let client = HTTPClient()
+        XCTAssertEqual(try get(client, "/", port: raw.port).get().body, Array("first".utf8))
+        // The reused connection dies before any response byte: GET is retried on a new one,
+        // which again answers "first".
+        XCTAssertEqual(try get(client, "/", port: raw.port).get().body, Array("first".utf8))
+        XCTAssertEqual(raw.accepted, 2)
+    }
+
+    func testNonIdempotentRequestIsNotRetried() throws {
+        let raw = try RawServer { c in
+            guard c.readHead() != nil else { return }
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+            _ = c.readHead()
+        }
+        defer { raw.stop() }
+        let client = HTTPClient()
+        XCTAssertEqual(try get(client, "/", port: raw.port).get().body, Array("first".utf8))
+        XCTAssertEqual(get(client, "/", port: raw.port, method: .post).failure, .connectionClosed)
+        XCTAssertEqual(raw.accepted, 1)
+    }
+
+    func testStaleIdleConnectionIsNotReused() throws {
+        // The upstream answers, advertising keep-alive, and then closes the connection.
+        let closedOne = DispatchSemaphore(value: 0)
+        let raw = try RawServer { c in
+            guard c.readHead() != nil else { return }
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            c.close()
+            closedOne.signal()
+        }
+        defer { raw.stop() }
+        let client = HTTPClient()
+        for _ in 0..<3 {
+            XCTAssertEqual(try get(client, "/", port: raw.port, method: .post).get().body, Array("ok".utf8))
+            XCTAssertEqual(closedOne.wait(timeout: .now() + 10), .success)
+        }
+        // POST is never retried, so each success shows the closed connection was not reused.
+        XCTAssertEqual(raw.accepted, 3)
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let e) = self { return e }
+        return nil
+    }
+}

@@ -84,13 +84,6 @@ struct Serve: ParsableCommand {
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in
             routes.handle(request, writer)
         }
-        do {
-            try server.start()
-        } catch {
-            logger.critical("cannot start", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
-        }
-
         let signalQueue = DispatchQueue(label: "corsd.signals")
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGTERM, SIGINT] {
@@ -105,6 +98,14 @@ struct Serve: ParsableCommand {
             }
             source.resume()
             sources.append(source)
+        }
+        // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
+        // as "listening on" appears is never lost.
+        do {
+            try server.start()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
         }
         withExtendedLifetime(sources) { dispatchMain() }
     }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Churn and abuse soak of the HTTP core against the real release binary on loopback.
+#   1. wrk: Connection: close requests for WRK_SECONDS (default 40; >= 300,000 requests here)
+#   2. every abusive client mode of bench/abuse.py, each bounded in count and time
+#   3. a second instance under `ulimit -n 256` hit by 400 concurrent clients
+# After each step: the process is alive, established connections drain to 0; at the end idle
+# CPU ~0 and fds/threads/RSS near their starting values. Exits non-zero on any violation.
+# Results go to bench/soak-results.md. Usage: bench/soak.sh [WRK_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+wrk_seconds=${1:-40}
+scripts/bootstrap wrk iproute2 >&2
+swift build -c release --product corsd >&2
+bin=.build/release/corsd
+work=$(mktemp -d)
+out=bench/soak-results.md
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+start_corsd() {  # start_corsd LOGFILE [extra args]; sets pid and port
+  local logfile=$1; shift
+  "$bin" serve --listen 127.0.0.1:0 --db "$work/soak.sqlite" --enable-debug-routes \
+    --header-timeout 2 --write-timeout 3 --idle-timeout 5 "$@" 2>"$logfile" &
+  pid=$!
+  for _ in $(seq 1 100); do
+    port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$logfile" | sed 's/.*://' || true)
+    [ -n "$port" ] && return 0
+    sleep 0.1
+  done
+  echo "corsd did not start" >&2; cat "$logfile" >&2; exit 1
+}
+
+settle() {  # waits (bounded) until no established connections remain
+  for _ in $(seq 1 150); do
+    [ "$(ss -Htn state established "( sport = :$port )" | wc -l)" -eq 0 ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+stat_line() { bench/procstat.sh "$pid" "$port"; }
+
+start_corsd "$work/corsd.log"
+# Warm up so the baseline includes the thread pool and buffers a first request creates.
+for _ in $(seq 1 50); do curl -s -o /dev/null "http://127.0.0.1:$port/healthz"; done
+settle || true
+sleep 1
+read -r fd0 th0 rss0 _ _ <<<"$(stat_line)"
+
+{
+  echo "# Soak results"
+  echo
+  echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) cores, $(swift --version 2>/dev/null | head -1)."
+  echo "Release build; corsd with --header-timeout 2 --write-timeout 3 --idle-timeout 5."
+  echo
+  echo "Baseline after warm-up: fds=$fd0 threads=$th0 rss=${rss0} KiB"
+  echo
+  echo "| step | result | fds | threads | rss KiB | established after |"
+  echo "|---|---|---|---|---|---|"
+} >"$out"
+
+record() {  # record STEP RESULT
+  local ok=yes
+  kill -0 "$pid" 2>/dev/null || { fail "$1: corsd died"; ok=no; }
+  settle || fail "$1: connections did not drain"
+  read -r fd th rss _ est <<<"$(stat_line)"
+  echo "| $1 | $2 | $fd | $th | $rss | $est |" >>"$out"
+  echo "$1: $2 (fds=$fd threads=$th rss=$rss est=$est)" >&2
+}
+
+wrk_out=$(wrk -t2 -c64 -d"${wrk_seconds}s" -H 'Connection: close' "http://127.0.0.1:$port/healthz")
+requests=$(echo "$wrk_out" | awk '/requests in/{print $1}')
+errors=$(echo "$wrk_out" | awk '/Socket errors/{print}' | tr -d '\n')
+rps=$(echo "$wrk_out" | awk '/Requests\/sec/{print $2}')
+record "wrk Connection: close, ${wrk_seconds}s" "$requests requests ($rps req/s) ${errors:-no socket errors}"
+[ "${requests:-0}" -ge 300000 ] || fail "only ${requests:-0} churn requests (< 300,000)"
+
+for mode in half_fin half_rst full_rst pipelined_burst trickle small_buffer_reset fd_reuse; do
+  result=$(python3 bench/abuse.py "$port" "$mode")
+  record "$mode" "${result#*: }"
+done
+
+# Idle CPU over 5 s, after the libdispatch pool has settled.
+sleep 2
+read -r _ _ _ t1 _ <<<"$(stat_line)"
+sleep 5
+read -r fd1 th1 rss1 t2 _ <<<"$(stat_line)"
+idle_ticks=$((t2 - t1))
+{
+  echo
+  echo "After all steps: fds=$fd1 (baseline $fd0), threads=$th1 (baseline $th0), rss=${rss1} KiB (baseline ${rss0} KiB)."
+  echo "Idle CPU: $idle_ticks clock ticks in 5 s ($(awk "BEGIN{printf \"%.2f\", $idle_ticks/5}")% of one core)."
+} >>"$out"
+[ "$idle_ticks" -le 5 ] || fail "idle CPU $idle_ticks ticks in 5 s"
+[ "$fd1" -le $((fd0 + 2)) ] || fail "fds $fd1 vs baseline $fd0"
+[ "$th1" -le 64 ] || fail "threads $th1"
+[ "$rss1" -le $((rss0 + 65536)) ] || fail "rss grew from $rss0 to $rss1 KiB"
+kill -TERM "$pid"; wait "$pid" || fail "corsd exit status $? on SIGTERM"
+
+# The seed's lesson one level down: a small fd limit and more clients than it allows.
+log2="$work/corsd-256.log"
+( ulimit -n 256; exec "$bin" serve --listen 127.0.0.1:0 --db "$work/soak2.sqlite" --enable-debug-routes \
+    --header-timeout 2 --write-timeout 3 --idle-timeout 5 2>"$log2" ) &
+pid=$!
+for _ in $(seq 1 100); do port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$log2" | sed 's/.*://' || true); [ -n "$port" ] && break; sleep 0.1; done
+cap=$(grep -o 'connection_cap=[0-9]*' "$log2" | head -1)
+for round in 1 2 3; do
+  result=$(python3 bench/abuse.py "$port" many_clients)
+  record "ulimit -n 256, 400 clients, round $round ($cap)" "${result#*: }"
+done
+grep -q "workq\|Too many open files\|EMFILE" "$log2" && fail "fd exhaustion reported: $(grep -m1 'workq\|Too many' "$log2")"
+kill -TERM "$pid"; wait "$pid" || fail "corsd (ulimit 256) exit status $? on SIGTERM"
+
+echo >>"$out"
+if [ "$failures" -eq 0 ]; then echo "Verdict: clean (0 violations)." >>"$out"; else echo "Verdict: $failures violation(s)." >>"$out"; fi
+cat "$out"
+rm -rf "$work"
+[ "$failures" -eq 0 ]

@@ -25,6 +25,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Pure: origins, patterns and (later) CORS decisions.
+        .target(name: "CORSPolicy"),
+        // Pure: the deployment model and its validation.
+        .target(name: "CorsdModel", dependencies: ["CORSPolicy"]),
         .executableTarget(
             name: "corsd",
             dependencies: [
@@ -36,6 +40,7 @@ let package = Package(
         // Raw sockets and a launcher for the real binary, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
+        .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]

@@ -86,18 +86,23 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             return storage.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { p in
                 var addr = p.pointee.sin_addr
                 inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
-                return SocketAddress(host: String(cString: buffer), port: Int(UInt16(bigEndian: p.pointee.sin_port)))
+                return SocketAddress(host: cString(buffer), port: Int(UInt16(bigEndian: p.pointee.sin_port)))
             }
         case AF_INET6:
             return storage.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { p in
                 var addr = p.pointee.sin6_addr
                 inet_ntop(AF_INET6, &addr, &buffer, socklen_t(buffer.count))
-                return SocketAddress(host: String(cString: buffer), port: Int(UInt16(bigEndian: p.pointee.sin6_port)))
+                return SocketAddress(host: cString(buffer), port: Int(UInt16(bigEndian: p.pointee.sin6_port)))
             }
         default:
             return nil
         }
     }
+}
+
+/// The text of a NUL-terminated C buffer.
+func cString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 enum Socket {

@@ -29,10 +29,27 @@ let package = Package(
         .target(name: "CORSPolicy"),
         // Pure: the deployment model and its validation.
         .target(name: "CorsdModel", dependencies: ["CORSPolicy"]),
+        // SQLite through GRDB: deployments, revisions, audit, tokens.
+        .target(
+            name: "PolicyStore",
+            dependencies: [
+                "CorsdModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The /api/v1 routes.
+        .target(
+            name: "ManagementAPI",
+            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "corsd",
             dependencies: [
                 "HTTPCore",
+                "ManagementAPI",
+                "PolicyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -41,6 +58,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,8 @@ import Foundation
 import HTTPCore
 import HTTPTypes
 import Logging
+import ManagementAPI
+import PolicyStore
 
 #if canImport(Glibc)
 import Glibc
@@ -15,8 +17,7 @@ struct Serve: ParsableCommand {
     @Option(help: "Address to listen on: IPv4 HOST:PORT or [IPv6]:PORT. Port 0 picks a free port.")
     var listen = "127.0.0.1:8080"
 
-    @Option(help: "SQLite database file.")
-    var db = "./corsd.sqlite"
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -72,6 +73,19 @@ struct Serve: ParsableCommand {
         configuration.timeouts.write = writeTimeout
         configuration.shutdownGrace = shutdownGrace
 
+        let (pool, applied) = try database.open()
+        if !applied.isEmpty { logger.info("applied migrations: \(applied.joined(separator: ", "))") }
+        let store = PolicyStore(pool: pool)
+        let tokens = try TokenStore(pool: pool)
+        if let secret = try tokens.bootstrap(environmentSecret: ProcessInfo.processInfo.environment["CORSD_ADMIN_TOKEN"]) {
+            // Printed once, to stderr only; never logged.
+            FileHandle.standardError.write(Data("""
+                corsd: created admin token 'bootstrap'. Its secret is shown only now; keep it safe:
+                \(secret)
+
+                """.utf8))
+        }
+
         var router = Router()
         router.add(.get, "/healthz") { _, _, writer in
             writer.respond(json: ["status": "ok"])
@@ -80,6 +94,7 @@ struct Serve: ParsableCommand {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")
         }
+        ManagementAPI(store: store, tokens: tokens, logger: logger).install(on: &router)
         let routes = router
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in
             routes.handle(request, writer)

@@ -58,7 +58,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
-        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]

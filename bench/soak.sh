@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Churn and abuse soak of the HTTP core against the real release binary on loopback.
-#   1. wrk: Connection: close requests for WRK_SECONDS (default 40; >= 300,000 requests here)
+#   1. wrk: Connection: close requests for WRK_SECONDS (default 50; >= 300,000 requests here)
 #   2. every abusive client mode of bench/abuse.py, each bounded in count and time
 #   3. a second instance under `ulimit -n 256` hit by 400 concurrent clients
 # After each step: the process is alive, established connections drain to 0; at the end idle
@@ -8,7 +8,7 @@
 # Results go to bench/soak-results.md. Usage: bench/soak.sh [WRK_SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wrk_seconds=${1:-40}
+wrk_seconds=${1:-50}
 scripts/bootstrap wrk iproute2 >&2
 swift build -c release --product corsd >&2
 bin=.build/release/corsd

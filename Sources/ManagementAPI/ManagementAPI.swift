@@ -24,6 +24,11 @@ public final class ManagementAPI: Sendable {
         self.logger = logger
     }
 
+    /// `GET /healthz`: liveness, no authentication.
+    public static func installHealth(on router: inout Router) {
+        router.add(.get, "/healthz") { _, _, writer in writer.respond(json: ["status": "ok"]) }
+    }
+
     private typealias Action = @Sendable (ManagementAPI, HTTPServerRequest, PathParameters, HTTPResponseWriter, Actor) async throws -> Void
 
     public func install(on router: inout Router) {

@@ -154,7 +154,7 @@ public final class PolicyStore: Sendable {
             guard let next = try transform(current?.deployment), next != current?.deployment else {
                 return Modification(stored: current, changed: false, created: false)
             }
-            let saved = try Self.save(db, next, previous: current, action: current == nil ? "create" : action, actor: actor)
+            let saved = try Self.save(db, next, previous: current, action: current == nil && action == "update" ? "create" : action, actor: actor)
             return Modification(stored: saved, changed: true, created: current == nil)
         }
         if result.changed { onChange() }

@@ -87,9 +87,7 @@ struct Serve: ParsableCommand {
         }
 
         var router = Router()
-        router.add(.get, "/healthz") { _, _, writer in
-            writer.respond(json: ["status": "ok"])
-        }
+        ManagementAPI.installHealth(on: &router)
         if enableDebugRoutes {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")

@@ -28,24 +28,35 @@ extension HTTPField.Name {
     static let ifNoneMatch = HTTPField.Name("If-None-Match")!
 }
 
-/// A parsed `If-Match`.
+/// A parsed `If-Match` (RFC 9110 §13.1.1).
 enum IfMatch: Equatable {
     case absent
     /// `*`: the resource must exist.
     case any
     case revision(Int)
-    /// Not one of our ETags: can never match.
+    /// Well-formed, but names none of our ETags (weak or not a revision): can never match.
     case unmatchable
+    /// Not `*` nor a list of entity-tags.
+    case malformed
 
     init(_ value: String?) {
         guard let value = value?.trimmingCharacters(in: .whitespaces) else { self = .absent; return }
         if value == "*" { self = .any; return }
-        self = ETag.revision(value).map(IfMatch.revision) ?? .unmatchable
+        let tags = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !value.isEmpty, tags.allSatisfy({ $0.wholeMatch(of: /(W\/)?"[^"]*"/) != nil }) else { self = .malformed; return }
+        // Strong comparison: weak tags never match.
+        self = tags.lazy.filter { !$0.hasPrefix("W/") }.compactMap(ETag.revision).first.map(IfMatch.revision) ?? .unmatchable
     }
 
-    var revision: Int? {
-        if case .revision(let r) = self { return r }
-        return nil
+    /// The revision to require, or nil for none; a malformed header is a 400 and a foreign
+    /// tag a 412, before anything is read or written.
+    func requiredRevision() throws -> Int? {
+        switch self {
+        case .absent, .any: return nil
+        case .revision(let r): return r
+        case .unmatchable: throw Problem(status: .preconditionFailed, detail: "If-Match names no revision of this deployment")
+        case .malformed: throw Problem.field("If-Match", "if_match", "must be * or a list of entity-tags such as \"3\"")
+        }
     }
 }
 

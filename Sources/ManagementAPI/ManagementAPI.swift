@@ -187,11 +187,9 @@ public final class ManagementAPI: Sendable {
     private func modify(_ name: String, _ r: HTTPServerRequest, _ actor: Actor, requireExisting: Bool,
                         build: @escaping @Sendable (Deployment?) throws -> Deployment?) async throws -> (StoredDeployment, created: Bool) {
         let ifMatch = IfMatch(r.head.headerFields[.ifMatch])
-        if ifMatch == .unmatchable {
-            throw Problem(status: .preconditionFailed, detail: "If-Match must be a deployment ETag such as \"3\", or *")
-        }
+        let required = try ifMatch.requiredRevision()
         let mustExist = requireExisting || ifMatch == .any
-        let result = try await store.modify(name, ifMatch: ifMatch.revision, actor: actor) { current in
+        let result = try await store.modify(name, ifMatch: required, actor: actor) { current in
             if current == nil && mustExist { throw StoreError.notFound("deployment '\(name)'") }
             return try build(current)
         }
@@ -208,6 +206,8 @@ public final class ManagementAPI: Sendable {
     private func patchDeployment(_ raw: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter, _ actor: Actor) async throws {
         let name = try deploymentName(raw)
         let patch = try jsonBody(r, allowMergePatch: true)
+        // A non-object merge patch would replace the whole deployment with a non-object.
+        guard case .object = patch else { throw Problem.field("", "type", "a merge patch of a deployment must be a JSON object") }
         let (stored, _) = try await modify(name, r, actor, requireExisting: true) { current in
             let merged = try JSONValue(encoding: current!).merged(with: patch)
             return try DeploymentValidator.validate(merged, pathName: name).get().deployment
@@ -217,9 +217,7 @@ public final class ManagementAPI: Sendable {
 
     private func deleteDeployment(_ raw: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter, _ actor: Actor) async throws {
         let name = try deploymentName(raw)
-        let ifMatch = IfMatch(r.head.headerFields[.ifMatch])
-        if ifMatch == .unmatchable { throw Problem(status: .preconditionFailed, detail: "If-Match must be a deployment ETag such as \"3\", or *") }
-        try await store.delete(name, ifMatch: ifMatch.revision, actor: actor)
+        try await store.delete(name, ifMatch: try IfMatch(r.head.headerFields[.ifMatch]).requiredRevision(), actor: actor)
         w.respond(HTTPResponse(status: .noContent))
     }
 
@@ -285,9 +283,7 @@ public final class ManagementAPI: Sendable {
     private func restoreRevision(_ raw: String, _ rawN: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter, _ actor: Actor) async throws {
         let name = try deploymentName(raw)
         let n = try Self.revisionNumber(rawN)
-        let ifMatch = IfMatch(r.head.headerFields[.ifMatch])
-        if ifMatch == .unmatchable { throw Problem(status: .preconditionFailed, detail: "If-Match must be a deployment ETag such as \"3\"") }
-        let stored = try await store.restore(n, of: name, ifMatch: ifMatch.revision, actor: actor)
+        let stored = try await store.restore(n, of: name, ifMatch: try IfMatch(r.head.headerFields[.ifMatch]).requiredRevision(), actor: actor)
         try respond(stored, w)
     }
 

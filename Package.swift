@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "CORSPolicy"),
         // Pure: the deployment model and its validation.
         .target(name: "CorsdModel", dependencies: ["CORSPolicy"]),
+        // Pure: deployment in, settings.py / omero config / limits.conf / systemd text out.
+        .target(name: "Rendering", dependencies: ["CorsdModel", "CORSPolicy", .product(name: "Crypto", package: "swift-crypto")]),
         // SQLite through GRDB: deployments, revisions, audit, tokens.
         .target(
             name: "PolicyStore",
@@ -41,7 +43,7 @@ let package = Package(
         // The /api/v1 routes.
         .target(
             name: "ManagementAPI",
-            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", "Rendering", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "corsd",
@@ -49,6 +51,7 @@ let package = Package(
                 "HTTPCore",
                 "ManagementAPI",
                 "PolicyStore",
+                "Rendering",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +61,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
+        .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],

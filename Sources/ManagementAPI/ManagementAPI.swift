@@ -6,6 +6,7 @@ import HTTPCore
 import HTTPTypes
 import Logging
 import PolicyStore
+import Rendering
 
 /// The `/api/v1` management API: deployments, origins, revisions, audit and tokens, as
 /// described in `openapi.yaml`.
@@ -50,6 +51,9 @@ public final class ManagementAPI: Sendable {
         route(.get, "/deployments/{name}/revisions", read) { api, _, p, w, _ in try await api.listRevisions(p["name"]!, w) }
         route(.get, "/deployments/{name}/revisions/{n}", read) { api, _, p, w, _ in try await api.getRevision(p["name"]!, p["n"]!, w) }
         route(.post, "/deployments/{name}/revisions/{n}/restore", admin) { api, r, p, w, a in try await api.restoreRevision(p["name"]!, p["n"]!, r, w, a) }
+        let readOne: @Sendable (PathParameters) -> Permission = { .readDeployment($0["name"]!) }
+        route(.get, "/deployments/{name}/render/{format}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, p["format"]!, r, w) }
+        route(.get, "/deployments/{name}/render/systemd/{unit}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, "systemd/" + p["unit"]!, r, w) }
         route(.get, "/audit", read) { api, r, _, w, _ in try await api.listAudit(r, w) }
         route(.get, "/tokens", admin) { api, _, _, w, _ in w.respond(json: ["tokens": api.tokens.list()]) }
         route(.post, "/tokens", admin) { api, r, _, w, a in try await api.createToken(r, w, a) }
@@ -254,6 +258,43 @@ public final class ManagementAPI: Sendable {
             return d
         }
         try respond(stored, w)
+    }
+
+    // MARK: Renders
+
+    private func render(_ raw: String, _ formatText: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter) async throws {
+        let name = try deploymentName(raw)
+        let query = QueryString(r.query)
+        for key in query.names where key != "dialect" {
+            throw Problem.field(key, "unknown_parameter", "is not a known parameter (known: dialect)")
+        }
+        var dialect: SettingsDialect?
+        if let text = query["dialect"] {
+            guard let d = SettingsDialect(rawValue: text) else { throw Problem.field("dialect", "enum", "must be one of legacy, scheme, modern") }
+            dialect = d
+        }
+        let decoded = formatText.removingPercentEncoding ?? formatText
+        guard let format = RenderFormat(decoded) else {
+            throw Problem(status: .notFound, detail: "no format '\(decoded)'; formats: \(RenderFormat.names.joined(separator: ", "))")
+        }
+        guard let stored = try await store.get(name) else { throw StoreError.notFound("deployment '\(name)'") }
+        let rendered: Rendered
+        do {
+            rendered = try format.render(RenderInput(deployment: stored.deployment, revision: stored.revision), dialect: dialect)
+        } catch {
+            if error.rule == "unknown_unit" { throw Problem(status: .notFound, detail: error.description) }
+            throw Problem(status: .unprocessableContent, detail: "cannot render \(decoded): \(error.message)",
+                          errors: [.init(field: error.field, rule: error.rule, message: error.message)])
+        }
+        let etag = "\"\(rendered.sha256.prefix(32))\""
+        var fields = HTTPFields()
+        fields[.eTag] = etag
+        if ETag.noneMatchHits(r.head.headerFields[.ifNoneMatch], etag) {
+            w.respond(HTTPResponse(status: .notModified, headerFields: fields))
+            return
+        }
+        fields[.contentType] = rendered.contentType
+        w.respond(HTTPResponse(status: .ok, headerFields: fields), body: Array(rendered.text.utf8))
     }
 
     // MARK: Revisions and audit

@@ -194,6 +194,54 @@ final class ManagementAPIIntegrationTests: XCTestCase {
         XCTAssertFalse(corsd.stderr.contains(secret), "token secrets are never logged")
     }
 
+    func testRendersCarryContentETagsAndAnswer304() throws {
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: #"{"name":"omero-prod","upstream":"http://o:4080","systemd_units":["omero-web.service"],"django":{"cors_headers_version":"2.5.3"},"cors":{"allowed_origins":["http://viewer.example.org:8080"]}}"#).status, 201)
+        let agent = try createToken("host", "agent:omero-prod")
+        let rows: [(format: String, type: String, contains: String)] = [
+            ("settings.py", "text/x-python; charset=utf-8", "CORS_ORIGIN_WHITELIST = ('viewer.example.org:8080',)"),
+            ("omero-web-config.sh", "text/x-shellscript; charset=utf-8", "omero.web.cors_origin_whitelist '[\"viewer.example.org:8080\"]'"),
+            ("limits.conf", "text/plain; charset=utf-8", "omero      soft    nofile  65535"),
+            ("systemd/omero-web.service", "text/plain; charset=utf-8", "LimitNOFILE=65535:65535"),
+        ]
+        for row in rows {
+            let r = try api.call("GET", "/api/v1/deployments/omero-prod/render/\(row.format)", token: agent)
+            XCTAssertEqual(r.status, 200, row.format)
+            XCTAssertEqual(r.field("content-type"), row.type, row.format)
+            XCTAssertTrue(r.text.contains(row.contains), "\(row.format): \(r.text)")
+            let etag = try XCTUnwrap(r.field("etag"))
+            XCTAssertEqual(try api.call("GET", "/api/v1/deployments/omero-prod/render/\(row.format)", headers: ["If-None-Match": etag], token: agent).status, 304)
+        }
+        let modern = try api.call("GET", "/api/v1/deployments/omero-prod/render/settings.py?dialect=modern")
+        XCTAssertTrue(modern.text.contains("CORS_ALLOWED_ORIGINS = ('http://viewer.example.org:8080',)"))
+        // A change changes the content and so the ETag.
+        let before = try api.call("GET", "/api/v1/deployments/omero-prod/render/settings.py").field("etag")
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments/omero-prod/origins", json: #"{"origin":"https://viewer.example.org"}"#).status, 200)
+        XCTAssertNotEqual(try api.call("GET", "/api/v1/deployments/omero-prod/render/settings.py").field("etag"), before)
+        // http:// and https:// on the default ports are one bare host in the legacy dialect.
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments/omero-prod/origins", json: #"{"origin":"http://viewer.example.org"}"#).status, 200)
+        let clash = try api.call("GET", "/api/v1/deployments/omero-prod/render/settings.py")
+        XCTAssertEqual(clash.status, 422)
+        XCTAssertEqual((clash.json["errors"] as? [[String: String]])?.first?["rule"], "legacy_dialect")
+        XCTAssertEqual(try api.call("GET", "/api/v1/deployments/omero-prod/render/systemd/other.service").status, 404)
+        XCTAssertEqual(try api.call("GET", "/api/v1/deployments/omero-prod/render/nginx.conf").status, 404)
+        XCTAssertEqual(try api.call("GET", "/api/v1/deployments/omero-prod/render/settings.py?dialect=ancient").status, 400)
+        XCTAssertEqual(try api.call("GET", "/api/v1/deployments/other/render/limits.conf", token: agent).status, 403)
+    }
+
+    func testRenderCommandWritesAtomically() throws {
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: seed).status, 201)
+        let out = CorsdProcess.temporaryDirectory() + "/settings-fragment.py"
+        let r = try CorsdProcess.run(["render", "omero-prod", "settings.py", "--db", corsd.databasePath, "--out", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertTrue(text.contains("CORS_ALLOWED_ORIGINS = ('https://viewer.example.org',)"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: (out as NSString).deletingLastPathComponent), ["settings-fragment.py"], "no temporary file left")
+        let missing = try CorsdProcess.run(["render", "nope", "limits.conf", "--db", corsd.databasePath])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no deployment named 'nope'"), missing.stderr)
+        XCTAssertNotEqual(try CorsdProcess.run(["render", "omero-prod", "httpd.conf", "--db", corsd.databasePath]).status, 0)
+    }
+
     func testDataSurvivesARestart() throws {
         XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: seed).status, 201)
         corsd.stop()

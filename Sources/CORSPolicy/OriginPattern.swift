@@ -86,3 +86,18 @@ struct CompiledRegex: @unchecked Sendable {
         (try? regex.wholeMatch(in: text)) != nil
     }
 }
+
+extension OriginPattern: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        do { self = try OriginPattern(parsing: text) } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: error.description))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(source)
+    }
+}
+

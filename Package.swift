@@ -40,10 +40,12 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // /tiles/{deployment}/…: the CORS-enforcing proxy to OMERO.web, with its cache.
+        .target(name: "TileProxy", dependencies: ["HTTPCore", "CORSPolicy", "CorsdModel", .product(name: "Logging", package: "swift-log")]),
         // The /api/v1 routes.
         .target(
             name: "ManagementAPI",
-            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", "Rendering", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", "Rendering", "TileProxy", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "corsd",
@@ -52,6 +54,7 @@ let package = Package(
                 "ManagementAPI",
                 "PolicyStore",
                 "Rendering",
+                "TileProxy",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -61,6 +64,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
+        .testTarget(name: "TileProxyTests", dependencies: ["TileProxy"]),
         .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),

@@ -7,6 +7,7 @@ import HTTPTypes
 import Logging
 import PolicyStore
 import Rendering
+import TileProxy
 
 /// The `/api/v1` management API: deployments, origins, revisions, audit and tokens, as
 /// described in `openapi.yaml`.
@@ -16,12 +17,14 @@ public final class ManagementAPI: Sendable {
     let store: PolicyStore
     let tokens: TokenStore
     let logger: Logger
+    let tileCache: TileCache?
     /// Token changes use GRDB's blocking API; they run here, never on the connection queues.
     private let tokenQueue = DispatchQueue(label: "corsd.tokens")
 
-    public init(store: PolicyStore, tokens: TokenStore, logger: Logger) {
+    public init(store: PolicyStore, tokens: TokenStore, tileCache: TileCache? = nil, logger: Logger) {
         self.store = store
         self.tokens = tokens
+        self.tileCache = tileCache
         self.logger = logger
     }
 
@@ -54,6 +57,8 @@ public final class ManagementAPI: Sendable {
         let readOne: @Sendable (PathParameters) -> Permission = { .readDeployment($0["name"]!) }
         route(.get, "/deployments/{name}/render/{format}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, p["format"]!, r, w) }
         route(.get, "/deployments/{name}/render/systemd/{unit}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, "systemd/" + p["unit"]!, r, w) }
+        route(.post, "/deployments/{name}/cors/check", readOne) { api, r, p, w, _ in try await api.checkCORS(p["name"]!, r, w) }
+        route(.get, "/tiles/cache", read) { api, _, _, w, _ in w.respond(json: api.tileCache?.counters ?? TileCache.Counters()) }
         route(.get, "/audit", read) { api, r, _, w, _ in try await api.listAudit(r, w) }
         route(.get, "/tokens", admin) { api, _, _, w, _ in w.respond(json: ["tokens": api.tokens.list()]) }
         route(.post, "/tokens", admin) { api, r, _, w, a in try await api.createToken(r, w, a) }
@@ -295,6 +300,38 @@ public final class ManagementAPI: Sendable {
         }
         fields[.contentType] = rendered.contentType
         w.respond(HTTPResponse(status: .ok, headerFields: fields), body: Array(rendered.text.utf8))
+    }
+
+    // MARK: CORS explain
+
+    /// What the tile proxy would do with a request from `origin`: the action, the rule that
+    /// decided and the exact headers.
+    private func checkCORS(_ raw: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter) async throws {
+        let name = try deploymentName(raw)
+        guard case .object(let m) = try jsonBody(r) else { throw Problem.field("", "type", "the body must be a JSON object") }
+        let known = ["origin", "method", "request_method", "request_headers", "request_private_network"]
+        for key in m.keys.sorted() where !known.contains(key) { throw Problem.field(key, "unknown_field", "is not a known field (known: \(known.joined(separator: ", ")))") }
+        func string(_ key: String) throws -> String? {
+            switch m[key] {
+            case nil, .null?: return nil
+            case .string(let s)?: return s
+            default: throw Problem.field(key, "type", "must be a string")
+            }
+        }
+        let method = try string("method") ?? "GET"
+        guard !method.isEmpty, method.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw Problem.field("method", "token", "must be an HTTP method such as GET") }
+        guard let stored = try await store.get(name) else { throw StoreError.notFound("deployment '\(name)'") }
+        let decision = CORSEngine(stored.deployment.cors).decide(CORSRequest(
+            origin: try string("origin"), method: method, requestMethod: try string("request_method"),
+            requestHeaders: try string("request_headers"), requestPrivateNetwork: try string("request_private_network")))
+        let body: JSONValue = .object([
+            "action": .string(decision.action.rawValue),
+            "rule": .string(decision.rule),
+            "origin_allowed": decision.originAllowed.map(JSONValue.bool) ?? .null,
+            "mode": .string(stored.deployment.cors.mode.rawValue),
+            "headers": .array(decision.headers.map { .object(["name": .string($0.name), "value": .string($0.value)]) }),
+        ])
+        w.respond(json: body)
     }
 
     // MARK: Revisions and audit

@@ -80,11 +80,12 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
 /// (with `synchronous=FULL`). Work happens on GRDB's queues, never the caller's.
 public final class PolicyStore: Sendable {
     public let pool: DatabasePool
-    private let onChange: @Sendable () -> Void
+    private let onChange: @Sendable (String, Deployment?) -> Void
 
-    /// - Parameter onChange: called after every committed change to deployments (the tile
-    ///   proxy refreshes its in-memory snapshot from it).
-    public init(pool: DatabasePool, onChange: @escaping @Sendable () -> Void = {}) {
+    /// - Parameter onChange: called after every committed change with the deployment's name
+    ///   and its new value (nil once deleted), before the change is acknowledged: the tile
+    ///   proxy updates its in-memory snapshot from it, so the next request sees the change.
+    public init(pool: DatabasePool, onChange: @escaping @Sendable (String, Deployment?) -> Void = { _, _ in }) {
         self.pool = pool
         self.onChange = onChange
     }
@@ -136,7 +137,7 @@ public final class PolicyStore: Sendable {
             if try Self.fetch(db, deployment.name) != nil { throw StoreError.alreadyExists("deployment '\(deployment.name)'") }
             return try Self.save(db, deployment, previous: nil, action: "create", actor: actor)
         }
-        onChange()
+        onChange(deployment.name, deployment)
         return result
     }
 
@@ -157,7 +158,7 @@ public final class PolicyStore: Sendable {
             let saved = try Self.save(db, next, previous: current, action: current == nil && action == "update" ? "create" : action, actor: actor)
             return Modification(stored: saved, changed: true, created: current == nil)
         }
-        if result.changed { onChange() }
+        if result.changed { onChange(name, result.stored?.deployment) }
         return result
     }
 
@@ -172,7 +173,7 @@ public final class PolicyStore: Sendable {
                            arguments: [name, revision, try Self.encode(current.deployment), actor.tokenName, now])
             try Self.audit(db, actor: actor, action: "deployment.delete", target: "deployment:\(name)", revision: revision, at: now)
         }
-        onChange()
+        onChange(name, nil)
     }
 
     private static func nextRevision(_ db: Database, _ name: String) throws -> Int {

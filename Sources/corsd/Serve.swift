@@ -6,6 +6,7 @@ import HTTPTypes
 import Logging
 import ManagementAPI
 import PolicyStore
+import TileProxy
 
 #if canImport(Glibc)
 import Glibc
@@ -43,12 +44,27 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds graceful shutdown waits for in-flight requests.")
     var shutdownGrace = 10.0
 
+    @Option(help: "Most pooled connections per upstream OMERO.web (the tile proxy never opens more).")
+    var upstreamConnections = 32
+
+    @Option(help: "Seconds allowed to connect to an upstream (502 beyond).")
+    var upstreamConnectTimeout = 5.0
+
+    @Option(help: "Seconds allowed for an upstream to send its response head (504 beyond).")
+    var upstreamTimeout = 30.0
+
+    @Option(help: "Bytes of tile responses to cache (0 disables the cache).")
+    var tileCacheBytes = 256 << 20
+
     @Flag(help: "Serve /debug/* routes used by the integration tests and benchmarks. Never in production.")
     var enableDebugRoutes = false
 
     func validate() throws {
         do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if upstreamConnections < 1 { throw ValidationError("--upstream-connections must be at least 1") }
+        if tileCacheBytes < 0 { throw ValidationError("--tile-cache-bytes must not be negative") }
+        if !(upstreamConnectTimeout > 0) || !(upstreamTimeout > 0) { throw ValidationError("upstream timeouts must be positive numbers of seconds") }
         if maxBodyBytes < 0 { throw ValidationError("--max-body-bytes must not be negative") }
         for (name, value) in [("--header-timeout", headerTimeout), ("--body-timeout", bodyTimeout), ("--idle-timeout", idleTimeout), ("--write-timeout", writeTimeout), ("--shutdown-grace", shutdownGrace)] where !(value > 0) {
             throw ValidationError("\(name) must be a positive number of seconds")
@@ -75,7 +91,13 @@ struct Serve: ParsableCommand {
 
         let (pool, applied) = try database.open()
         if !applied.isEmpty { logger.info("applied migrations: \(applied.joined(separator: ", "))") }
-        let store = PolicyStore(pool: pool)
+        let cache = TileCache(capacityBytes: tileCacheBytes)
+        let proxy = TileProxy(
+            client: HTTPClient(maxConnectionsPerEndpoint: upstreamConnections),
+            timeouts: HTTPClientTimeouts(connect: upstreamConnectTimeout, header: upstreamTimeout, total: upstreamTimeout * 4),
+            cache: cache, logger: logger)
+        let store = PolicyStore(pool: pool) { name, deployment in proxy.update(name, deployment) }
+        proxy.load(try store.all().map(\.deployment))
         let tokens = try TokenStore(pool: pool)
         if let secret = try tokens.bootstrap(environmentSecret: ProcessInfo.processInfo.environment["CORSD_ADMIN_TOKEN"]) {
             // Printed once, to stderr only; never logged.
@@ -92,7 +114,8 @@ struct Serve: ParsableCommand {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")
         }
-        ManagementAPI(store: store, tokens: tokens, logger: logger).install(on: &router)
+        ManagementAPI(store: store, tokens: tokens, tileCache: cache, logger: logger).install(on: &router)
+        proxy.install(on: &router)
         let routes = router
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in
             routes.handle(request, writer)

@@ -42,6 +42,13 @@ public struct ResponseHead: Sendable {
     public var version: HTTPVersion
     public var framing: BodyFraming
     public var keepAlive: Bool
+
+    public init(response: HTTPResponse, version: HTTPVersion, framing: BodyFraming, keepAlive: Bool) {
+        self.response = response
+        self.version = version
+        self.framing = framing
+        self.keepAlive = keepAlive
+    }
 }
 
 /// Keep-alive by HTTP/1.x rules: 1.1 persists unless `Connection: close`; 1.0 only with

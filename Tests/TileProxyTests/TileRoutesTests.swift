@@ -1,0 +1,111 @@
+import HTTPCore
+import HTTPTypes
+import XCTest
+
+@testable import TileProxy
+
+final class TileRoutesTests: XCTestCase {
+    func testKnownRoutesAreForwarded() {
+        let rows: [(path: String, query: String?, upstream: String, query2: String)] = [
+            ("ome_seadragon/deepzoom/get/12.dzi", nil, "ome_seadragon/deepzoom/get/12.dzi", ""),
+            ("ome_seadragon/deepzoom/get/12.json", nil, "ome_seadragon/deepzoom/get/12.json", ""),
+            ("ome_seadragon/deepzoom/get/12_metadata.json", nil, "ome_seadragon/deepzoom/get/12_metadata.json", ""),
+            ("ome_seadragon/deepzoom/get/12_files/14/3_7.jpeg", "tile_size=256&limit_bounds=1&evil=1", "ome_seadragon/deepzoom/get/12_files/14/3_7.jpeg", "tile_size=256&limit_bounds=1"),
+            ("ome_seadragon/deepzoom/get/thumbnail/12.dzi", nil, "ome_seadragon/deepzoom/get/thumbnail/12.dzi", ""),
+            ("ome_seadragon/deepzoom/image_mpp/12.dzi", nil, "ome_seadragon/deepzoom/image_mpp/12.dzi", ""),
+            ("ome_seadragon/deepzoom/slide_bounds/12.dzi", nil, "ome_seadragon/deepzoom/slide_bounds/12.dzi", ""),
+            ("ome_seadragon/mirax/deepzoom/get/slide-01.mrxs.dzi", nil, "ome_seadragon/mirax/deepzoom/get/slide-01.mrxs.dzi", ""),
+            ("ome_seadragon/arrays/deepzoom/get/a1_files/3/0_0.png", "palette=hot", "ome_seadragon/arrays/deepzoom/get/a1_files/3/0_0.png", "palette=hot"),
+            ("webgateway/render_image_region/5/0/0/", "tile=3,1,2,512,512&c=1|0:255$FF0000&sneaky=x", "webgateway/render_image_region/5/0/0/", "tile=3,1,2,512,512&c=1%7C0:255%24FF0000"),
+            ("webgateway/render_image_region_rdef/5/0/0", "region=0,0,10,10", "webgateway/render_image_region_rdef/5/0/0/", "region=0,0,10,10"),
+            ("webgateway/render_thumbnail/5/", nil, "webgateway/render_thumbnail/5/", ""),
+            ("webgateway/render_thumbnail/5/96/96/", nil, "webgateway/render_thumbnail/5/96/96/", ""),
+            ("webgateway/render_birds_eye_view/5/200/", nil, "webgateway/render_birds_eye_view/5/200/", ""),
+            ("webgateway/imgData/5/", "callback=cb", "webgateway/imgData/5/", "callback=cb"),
+        ]
+        for row in rows {
+            let match = TileRoutes.match(path: Substring(row.path), query: row.query.map { Substring($0) })
+            XCTAssertEqual(match?.path, row.upstream, row.path)
+            XCTAssertEqual(match?.query, row.query2, row.path)
+        }
+    }
+
+    func testEverythingElseIsNotFound() {
+        for path in [
+            "ome_seadragon/../webclient/", "ome_seadragon/deepzoom/get/..%2f..%2fetc%2fpasswd.dzi", "ome_seadragon/deepzoom/get/%2e%2e/1.dzi",
+            "ome_seadragon/deepzoom/get/1%00.dzi", "ome_seadragon/deepzoom/get/a\\b.dzi", "ome_seadragon/deepzoom/get/1.dzi/extra",
+            "webclient/login/", "webgateway/render_image/5/", "ome_seadragon/deepzoom/get/12_files/x/3_7.jpeg",
+            "ome_seadragon/deepzoom/get/12_files/1/3_7.gif", "ome_seadragon/arrays/deepzoom/get/a_files/1/0_0.jpeg", "webgateway/imgData/abc/",
+            "ome_seadragon/deepzoom/get//1.dzi", "", "webgateway/render_thumbnail/5/1/2/3/",
+        ] {
+            XCTAssertNil(TileRoutes.match(path: Substring(path), query: nil), path)
+        }
+    }
+
+    func testEndToEndFieldsDropHopByHopAndUpstreamCORS() {
+        var fields = HTTPFields()
+        fields[.connection] = "close, X-Secret-Hop"
+        fields[HTTPField.Name("X-Secret-Hop")!] = "1"
+        fields[.transferEncoding] = "chunked"
+        fields[HTTPField.Name("Access-Control-Allow-Origin")!] = "*"
+        fields[.eTag] = "\"abc\""
+        fields[.cacheControl] = "max-age=60"
+        let out = TileProxy.endToEnd(fields)
+        XCTAssertEqual(out.map(\.name.canonicalName), ["etag", "cache-control"])
+    }
+}
+
+final class TileCacheTests: XCTestCase {
+    func head(_ fields: [String: String], status: Int = 200) -> ResponseHead {
+        var f = HTTPFields()
+        for (k, v) in fields { f[HTTPField.Name(k)!] = v }
+        return ResponseHead(response: HTTPResponse(status: .init(code: status), headerFields: f), version: .http1_1, framing: .none, keepAlive: true)
+    }
+
+    func key(_ i: Int) -> TileCache.Key { TileCache.Key(endpoint: UpstreamEndpoint(host: "127.0.0.1", port: 1), target: "/t\(i)") }
+
+    func testCacheControlDecidesWhatIsStored() {
+        let cache = TileCache(capacityBytes: 1 << 20)
+        let rows: [(fields: [String: String], status: Int, storable: Bool)] = [
+            (["Content-Length": "10", "Cache-Control": "max-age=60"], 200, true),
+            (["Content-Length": "10", "ETag": "\"x\""], 200, true),
+            (["Content-Length": "10", "Last-Modified": "Sun, 22 Nov 2026 00:00:00 GMT"], 200, true),
+            (["Content-Length": "10"], 200, false),  // nothing to revalidate with, no freshness
+            (["Content-Length": "10", "Cache-Control": "no-store, max-age=60"], 200, false),
+            (["Content-Length": "10", "Cache-Control": "private, max-age=60"], 200, false),
+            (["Content-Length": "10", "Cache-Control": "max-age=60", "Set-Cookie": "s=1"], 200, false),
+            (["Cache-Control": "max-age=60"], 200, false),  // unknown length: streamed, not kept
+            (["Content-Length": "10", "Cache-Control": "max-age=60"], 404, false),
+            (["Content-Length": "99999999", "Cache-Control": "max-age=60"], 200, false),
+        ]
+        for row in rows { XCTAssertEqual(cache.isStorable(head(row.fields, status: row.status)), row.storable, "\(row)") }
+    }
+
+    func testFreshnessFromMaxAgeAndNoCache() {
+        let cache = TileCache(capacityBytes: 1 << 20)
+        cache.store(key(1), head: head(["Content-Length": "1", "Cache-Control": "max-age=60"]), body: [1])
+        cache.store(key(2), head: head(["Content-Length": "1", "Cache-Control": "no-cache, max-age=60", "ETag": "\"e\""]), body: [2])
+        guard case .fresh = cache.lookup(key(1)) else { return XCTFail("max-age=60 is fresh") }
+        guard case .stale(let e) = cache.lookup(key(2)) else { return XCTFail("no-cache always revalidates") }
+        XCTAssertEqual(e.etag, "\"e\"")
+        guard case .miss = cache.lookup(key(3)) else { return XCTFail() }
+    }
+
+    func testLeastRecentlyUsedIsEvictedByBytes() {
+        let cache = TileCache(capacityBytes: 3 * (1000 + 512), maxEntryBytes: 4000)
+        for i in 1...3 { cache.store(key(i), head: head(["Content-Length": "1000", "Cache-Control": "max-age=60"]), body: Array(repeating: 0, count: 1000)) }
+        _ = cache.lookup(key(1))  // 1 is now the most recent; 2 the least
+        cache.store(key(4), head: head(["Content-Length": "1000", "Cache-Control": "max-age=60"]), body: Array(repeating: 0, count: 1000))
+        guard case .miss = cache.lookup(key(2)) else { return XCTFail("2 should be evicted") }
+        for i in [1, 3, 4] { guard case .fresh = cache.lookup(key(i)) else { return XCTFail("\(i) should remain") } }
+        XCTAssertLessThanOrEqual(cache.counters.bytes, cache.capacityBytes)
+        XCTAssertEqual(cache.counters.entries, 3)
+    }
+
+    func testStoredEntriesCarryNoCORSHeaders() {
+        let cache = TileCache(capacityBytes: 1 << 20)
+        cache.store(key(1), head: head(["Content-Length": "1", "Cache-Control": "max-age=60", "Access-Control-Allow-Origin": "https://a.example"]), body: [1])
+        guard case .fresh(let e) = cache.lookup(key(1)) else { return XCTFail() }
+        XCTAssertNil(e.fields[HTTPField.Name("Access-Control-Allow-Origin")!])
+    }
+}

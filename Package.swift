@@ -60,6 +60,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Microbenchmark of CORS decisions: swift run -c release cors-bench
+        .executableTarget(name: "cors-bench", dependencies: ["CORSPolicy"], path: "bench/CORSBench"),
         // Raw sockets and a launcher for the real binary, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),

@@ -41,9 +41,11 @@ class TileBed:
         root = os.path.join(self.dir, "www", "ome_seadragon", "deepzoom", "get")
         os.makedirs(root)
         image = os.path.join(self.dir, "slide.png")
-        # A 1024x768 test image with structure, so tiles differ.
-        subprocess.run(["vips", "xyz", os.path.join(self.dir, "xyz.v"), "1024", "768"], check=True)
-        subprocess.run(["vips", "cast", os.path.join(self.dir, "xyz.v"), image, "uchar"], check=True)
+        # A 1024x768 test image with structure (a sine grating), so tiles differ.
+        sines, scaled = os.path.join(self.dir, "sines.v"), os.path.join(self.dir, "scaled.v")
+        subprocess.run(["vips", "sines", sines, "1024", "768", "--hfreq", "3", "--vfreq", "2"], check=True)
+        subprocess.run(["vips", "linear", sines, scaled, "120", "128"], check=True)
+        subprocess.run(["vips", "cast", scaled, image, "uchar"], check=True)
         subprocess.run(["vips", "dzsave", image, os.path.join(root, "1"), "--suffix", ".jpeg", "--tile-size", "254", "--overlap", "1"], check=True)
         self.levels = sorted(int(d) for d in os.listdir(os.path.join(root, "1_files")) if d.isdigit())
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The tile proxy in front of a real upstream: nginx serving a vips dzsave pyramid under the
 ome_seadragon paths (tilebed.py). Loopback only. Usage: proxy_integration.py CORSD_BINARY"""
+import http.server
 import json
 import os
 import socket
@@ -88,6 +89,41 @@ try:
     bed.deployment("slow", upstream_port=silent.getsockname()[1], allowed_origins=[VIEWER])
     s, h, body = bed.get("/tiles/slow" + dzi, {"Origin": VIEWER})
     check(s == 504 and h.get("access-control-allow-origin") == VIEWER and h.get("content-type") == "application/problem+json", "slow upstream: 504 problem+json with CORS headers")
+
+    # An upstream that echoes what it received: what corsd forwards, and what it does not.
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    echo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=echo.serve_forever, daemon=True).start()
+    bed.deployment("echo-private", upstream_port=echo.server_address[1], allowed_origins=[VIEWER])
+    bed.deployment("echo-creds", upstream_port=echo.server_address[1], allowed_origins=[VIEWER], allow_credentials=True)
+    sent = {"Origin": VIEWER, "Cookie": "sessionid=s3cret", "Authorization": "Basic dTpw", "X-Forwarded-For": "10.9.9.9",
+            "Connection": "keep-alive, X-Hop", "X-Hop": "1", "Accept": "image/jpeg"}
+    path = "/ome_seadragon/deepzoom/get/1_files/9/0_0.jpeg?tile_size=254&limit_bounds=1&__evil=1"
+    _, _, body = bed.get("/tiles/echo-private" + path, sent)
+    seen = json.loads(body)
+    check("cookie" not in seen["headers"] and "authorization" not in seen["headers"], "without allow_credentials, Cookie and Authorization are not forwarded")
+    check(seen["path"] == "/ome_seadragon/deepzoom/get/1_files/9/0_0.jpeg?tile_size=254&limit_bounds=1", f"only the route's query parameters go upstream ({seen['path']})")
+    check(seen["headers"].get("via") == "1.1 corsd" and seen["headers"].get("x-forwarded-for") == "10.9.9.9, 127.0.0.1"
+          and seen["headers"].get("x-forwarded-proto") == "http" and "x-forwarded-host" in seen["headers"], "Via and X-Forwarded-For/-Proto/-Host are added")
+    check("x-hop" not in seen["headers"] and "origin" not in seen["headers"] and seen["headers"].get("accept") == "image/jpeg", "hop-by-hop fields stay behind; end-to-end ones pass")
+    check(seen["headers"].get("host") == f"127.0.0.1:{echo.server_address[1]}", "the upstream gets its own Host")
+    _, h, body = bed.get("/tiles/echo-creds" + path, sent)
+    seen = json.loads(body)
+    check(seen["headers"].get("cookie") == "sessionid=s3cret" and seen["headers"].get("authorization") == "Basic dTpw"
+          and h.get("access-control-allow-credentials") == "true", "with allow_credentials, Cookie and Authorization are forwarded")
+    echo.shutdown()
 
     bed.stop_nginx()
     s, h, body = bed.get("/tiles/omero/ome_seadragon/deepzoom/get/1_files/0/0_0.jpeg", {"Origin": VIEWER})

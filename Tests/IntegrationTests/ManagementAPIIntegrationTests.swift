@@ -242,6 +242,21 @@ final class ManagementAPIIntegrationTests: XCTestCase {
         XCTAssertNotEqual(try CorsdProcess.run(["render", "omero-prod", "httpd.conf", "--db", corsd.databasePath]).status, 0)
     }
 
+    func testCORSCheckExplainsTheDecision() throws {
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: seed).status, 201)
+        let allowed = try api.call("POST", "/api/v1/deployments/omero-prod/cors/check", json: #"{"origin":"https://viewer.example.org","method":"OPTIONS","request_method":"GET"}"#)
+        XCTAssertEqual(allowed.status, 200, allowed.text)
+        XCTAssertEqual(allowed.json["action"] as? String, "answerPreflight")
+        XCTAssertEqual(allowed.json["rule"] as? String, "allowed_origins")
+        let headers = (allowed.json["headers"] as? [[String: String]]) ?? []
+        XCTAssertTrue(headers.contains { $0["name"] == "Access-Control-Allow-Origin" && $0["value"] == "https://viewer.example.org" })
+        let refused = try api.call("POST", "/api/v1/deployments/omero-prod/cors/check", json: #"{"origin":"https://evil.example"}"#)
+        XCTAssertEqual(refused.json["action"] as? String, "refuse")
+        XCTAssertEqual(refused.json["origin_allowed"] as? Bool, false)
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments/omero-prod/cors/check", json: #"{"origin":1}"#).status, 400)
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments/nope/cors/check", json: #"{}"#).status, 404)
+    }
+
     func testDataSurvivesARestart() throws {
         XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: seed).status, 201)
         corsd.stop()

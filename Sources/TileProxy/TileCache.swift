@@ -64,7 +64,7 @@ public final class TileCache: Sendable {
         guard capacityBytes > 0 else { return .miss }
         return state.withLock { s in
             guard let entry = s.get(key) else { return .miss }
-            return entry.freshUntil > monotonicNow() ? .fresh(entry) : .stale(entry)
+            return entry.freshUntil > monotonicNanos() ? .fresh(entry) : .stale(entry)
         }
     }
 
@@ -121,14 +121,8 @@ public final class TileCache: Sendable {
 
     static func freshUntil(_ cc: CacheControl) -> UInt64 {
         guard !cc.noCache, let age = cc.maxAge, age > 0 else { return 0 }
-        return monotonicNow() &+ UInt64(age) * 1_000_000_000
+        return monotonicNanos() &+ UInt64(age) * 1_000_000_000
     }
-}
-
-func monotonicNow() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 /// The Cache-Control directives the tile cache honours.

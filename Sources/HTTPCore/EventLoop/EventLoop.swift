@@ -61,7 +61,8 @@ public final class Deadline: Sendable {
     }
 }
 
-func monotonicNanos() -> UInt64 {
+/// CLOCK_MONOTONIC in nanoseconds: the clock of every deadline.
+public func monotonicNanos() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

@@ -146,11 +146,8 @@ public struct HTTPParser: Sendable {
                 }
                 try parseFieldLine(line)
             case .fixedBody(let remaining):
-                guard bufferedByteCount > 0 else { return nil }
-                let n = min(remaining, bufferedByteCount)
-                let chunk = Array(buffer[position..<position + n])
-                position += n
-                state = remaining - n == 0 ? .messageEnd : .fixedBody(remaining: remaining - n)
+                guard let (chunk, left) = takeBody(upTo: remaining) else { return nil }
+                state = left == 0 ? .messageEnd : .fixedBody(remaining: left)
                 return .body(chunk)
             case .chunkSize:
                 guard let line = try takeLine(limit: 1024, onOverflow: .bad("chunk size line too long")) else {
@@ -164,11 +161,8 @@ public struct HTTPParser: Sendable {
                     state = .chunkData(remaining: size)
                 }
             case .chunkData(let remaining):
-                guard bufferedByteCount > 0 else { return nil }
-                let n = min(remaining, bufferedByteCount)
-                let chunk = Array(buffer[position..<position + n])
-                position += n
-                state = remaining - n == 0 ? .chunkDataEnd : .chunkData(remaining: remaining - n)
+                guard let (chunk, left) = takeBody(upTo: remaining) else { return nil }
+                state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
                 return .body(chunk)
             case .chunkDataEnd:
                 guard let line = try takeLine(limit: 0, onOverflow: .bad("chunk data longer than its size")) else {
@@ -194,6 +188,14 @@ public struct HTTPParser: Sendable {
                 return .body(chunk)
             }
         }
+    }
+
+    /// Up to `remaining` buffered body bytes and how many are still to come; nil if none are buffered.
+    private mutating func takeBody(upTo remaining: Int) -> ([UInt8], left: Int)? {
+        guard bufferedByteCount > 0 else { return nil }
+        let n = min(remaining, bufferedByteCount)
+        defer { position += n }
+        return (Array(buffer[position..<position + n]), remaining - n)
     }
 
     private var startLineOverflow: HTTPParseError {

@@ -88,7 +88,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
             if phase == .resolving { fail(.connectTimeout, retryable: false) }
         }
         Self.resolver.async { [self] in
-            let result = Result { try Self.resolve(endpoint) }
+            let result = Result { try pool.resolve(endpoint) }
             queue.async { [self] in
                 guard phase == .resolving else { return }
                 switch result {
@@ -101,7 +101,8 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         }
     }
 
-    private static func resolve(_ endpoint: UpstreamEndpoint) throws -> SocketAddress {
+    /// Literal addresses directly, host names through getaddrinfo (first result).
+    static func resolve(_ endpoint: UpstreamEndpoint) throws -> SocketAddress {
         if let literal = try? SocketAddress(parsing: endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)") {
             return literal
         }

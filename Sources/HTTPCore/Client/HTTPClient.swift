@@ -13,12 +13,19 @@ public final class HTTPClient: Sendable {
     public let maxConnectionsPerEndpoint: Int
     /// How long an unused pooled connection is kept.
     public let idleTimeout: Double
+    /// Turns an endpoint into an address; runs on a resolver queue, off the I/O path.
+    public typealias Resolver = @Sendable (UpstreamEndpoint) throws -> SocketAddress
+    let resolve: Resolver
+    /// Literal addresses directly, host names through getaddrinfo.
+    public static let systemResolver: Resolver = { try ClientConnection.resolve($0) }
     let loop: EventLoop
     private let pools = Mutex<[UpstreamEndpoint: ConnectionPool]>([:])
     let workQueue = DispatchQueue.global()
 
-    public init(loop: EventLoop = .shared, maxConnectionsPerEndpoint: Int = 32, idleTimeout: Double = 30) {
+    public init(loop: EventLoop = .shared, maxConnectionsPerEndpoint: Int = 32, idleTimeout: Double = 30,
+                resolver: @escaping Resolver = HTTPClient.systemResolver) {
         self.loop = loop
+        self.resolve = resolver
         self.maxConnectionsPerEndpoint = max(1, maxConnectionsPerEndpoint)
         self.idleTimeout = idleTimeout
     }
@@ -129,6 +136,7 @@ final class ConnectionPool: @unchecked Sendable {
     let workQueue: DispatchQueue
     let maxConnections: Int
     let idleTimeout: Double
+    let resolve: HTTPClient.Resolver
     private let state = Mutex<State>(State())
 
     struct State {
@@ -144,6 +152,7 @@ final class ConnectionPool: @unchecked Sendable {
         self.workQueue = client.workQueue
         self.maxConnections = client.maxConnectionsPerEndpoint
         self.idleTimeout = client.idleTimeout
+        self.resolve = client.resolve
     }
 
     var counts: (total: Int, idle: Int, opened: Int) { state.withLock { ($0.total, $0.idle.count, $0.opened) } }

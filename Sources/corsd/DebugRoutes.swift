@@ -1,6 +1,7 @@
 import Dispatch
 import HTTPCore
 import HTTPTypes
+import Logging
 
 /// Routes that exercise the HTTP core from the outside: the integration tests, the soak and
 /// the throughput benchmark use them against the real binary. Enabled only by
@@ -34,6 +35,8 @@ enum DebugRoutes {
                 writer.respond(Problem(status: .badRequest, detail: "ms must be an integer from 0 to 600000"))
                 return
             }
+            // Logged so tests can see the request is in the handler before acting.
+            Logger(label: "corsd.debug").info("delaying response by \(ms) ms")
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
                 writer.respond(json: ["delayed_ms": ms])
             }

@@ -318,6 +318,7 @@ public final class ManagementAPI: Sendable {
             default: throw Problem.field(key, "type", "must be a string")
             }
         }
+        if m["method"] == .null { throw Problem.field("method", "type", "must be a string such as GET") }
         let method = try string("method") ?? "GET"
         guard !method.isEmpty, method.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw Problem.field("method", "token", "must be an HTTP method such as GET") }
         guard let stored = try await store.get(name) else { throw StoreError.notFound("deployment '\(name)'") }

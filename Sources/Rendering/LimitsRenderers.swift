@@ -19,8 +19,7 @@ public enum LimitsConfRenderer {
         ]
         return Rendered(
             text: header(input, comment: "#", what: "limits.conf(5) fragment.", install: "/etc/security/limits.d/90-corsd-\(name).conf", bodyHash: Rendered.sha256(body), notes: notes) + body,
-            contentType: "text/plain; charset=utf-8",
-            installPath: "/etc/security/limits.d/90-corsd-\(name).conf")
+            contentType: "text/plain; charset=utf-8")
     }
 }
 
@@ -54,8 +53,7 @@ public enum SystemdDropInRenderer {
         ]
         return Rendered(
             text: header(input, comment: "#", what: "systemd drop-in for \(unit).", install: path, bodyHash: Rendered.sha256(body), notes: notes) + body,
-            contentType: "text/plain; charset=utf-8",
-            installPath: path)
+            contentType: "text/plain; charset=utf-8")
     }
 }
 

@@ -63,7 +63,6 @@ public enum OmeroConfigRenderer {
         let what = "omero config commands for OMERO.web 5.x with django-cors-headers \(version)."
         return Rendered(
             text: "#!/bin/sh\n" + header(input, comment: "#", what: what, install: "run as the OMERO.web user: sh omero-web-config.sh", bodyHash: Rendered.sha256(body), notes: notes) + body,
-            contentType: "text/x-shellscript; charset=utf-8",
-            installPath: "omero-web-config.sh")
+            contentType: "text/x-shellscript; charset=utf-8")
     }
 }

@@ -6,8 +6,6 @@ import Crypto
 public struct Rendered: Sendable, Equatable {
     public var text: String
     public var contentType: String
-    /// Where it goes on the host, for the header comment and the README.
-    public var installPath: String
 
     public var sha256: String { Rendered.sha256(text) }
 

@@ -67,7 +67,6 @@ public enum SettingsPyRenderer {
         let install = "paste or include just before the '# Load server list and freeze' block of OMERO.web's settings.py"
         return Rendered(
             text: header(input, comment: "#", what: what, install: install, bodyHash: Rendered.sha256(body), notes: notes) + body,
-            contentType: "text/x-python; charset=utf-8",
-            installPath: "settings.py")
+            contentType: "text/x-python; charset=utf-8")
     }
 }

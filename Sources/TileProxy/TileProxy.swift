@@ -57,11 +57,6 @@ public final class TileProxy: Sendable {
 
     // MARK: Handling
 
-    static let corsFieldNames: [HTTPField.Name] = [
-        "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers", "Access-Control-Allow-Headers",
-        "Access-Control-Allow-Methods", "Access-Control-Max-Age", "Access-Control-Allow-Private-Network",
-    ].map { HTTPField.Name($0)! }
-
     static let acrm = HTTPField.Name("Access-Control-Request-Method")!
     static let acrh = HTTPField.Name("Access-Control-Request-Headers")!
     static let acrpn = HTTPField.Name("Access-Control-Request-Private-Network")!

@@ -127,10 +127,17 @@ public struct CORSEngine: Sendable {
             return (try? Origin(parsing: origin, lenient: false)) == nil ? nil : "allow_all_origins"
         }
         if exactOrigins.contains(origin) { return origin == "null" ? "null_listed" : "allowed_origins" }
-        guard !settings.allowedOriginPatterns.isEmpty, let parsed = try? Origin(parsing: origin, lenient: false),
-              parsed.serialized == origin
-        else { return nil }
-        return settings.allowedOriginPatterns.first { $0.matches(parsed) }.map { "allowed_origin_patterns:\($0.source)" }
+        // Wildcards check the text itself; a regex needs the text to be a canonical origin,
+        // which is parsed (once) only if a regex is reached.
+        var canonical: Bool?
+        for pattern in settings.allowedOriginPatterns {
+            if case .regex = pattern.kind {
+                if canonical == nil { canonical = (try? Origin(parsing: origin, lenient: false))?.serialized == origin }
+                if canonical == false { continue }
+            }
+            if pattern.matches(serialized: origin) { return "allowed_origin_patterns:\(pattern.source)" }
+        }
+        return nil
     }
 
     /// `reject` mode checks what a preflight asks for against the policy.

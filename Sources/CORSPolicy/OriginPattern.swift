@@ -67,6 +67,33 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Matches an origin given as its exact serialisation, without parsing it: for a wildcard
+    /// the text must be `scheme://label(.label)*.suffix[:port]` with plain DNS labels; a regex
+    /// is matched against the whole text. Callers must only pass canonical serialisations
+    /// (for regexes; a wildcard's own check admits nothing else).
+    public func matches(serialized text: String) -> Bool {
+        switch kind {
+        case .wildcard(let scheme, let suffix, let port):
+            let head = scheme + "://"
+            let tail = "." + suffix + (port.map { ":\($0)" } ?? "")
+            guard text.utf8.count > head.utf8.count + tail.utf8.count, text.hasPrefix(head), text.hasSuffix(tail) else { return false }
+            let labels = text.utf8.dropFirst(head.utf8.count).dropLast(tail.utf8.count)
+            var previous: UInt8 = 0x2E  // a label may not start right after a dot or the start
+            for b in labels {
+                switch b {
+                case 0x61...0x7A, 0x30...0x39, 0x5F: break
+                case 0x2D: if previous == 0x2E { return false }
+                case 0x2E: if previous == 0x2E || previous == 0x2D { return false }
+                default: return false
+                }
+                previous = b
+            }
+            return previous != 0x2D && previous != 0x2E
+        case .regex:
+            return regex!.wholeMatches(text)
+        }
+    }
+
     public var description: String { source }
 
     public static func == (a: OriginPattern, b: OriginPattern) -> Bool { a.source == b.source }

@@ -68,6 +68,22 @@ final class OriginTests: XCTestCase {
         }
     }
 
+    /// The no-parse fast path agrees with matching the parsed origin, and refuses anything
+    /// that is not a canonical serialisation.
+    func testWildcardFastPathAgreesWithParsedMatching() throws {
+        let pattern = try OriginPattern(parsing: "https://*.lab.example.org:8443")
+        let rows = ["https://a.lab.example.org:8443", "https://a.b.lab.example.org:8443", "https://x-1.lab.example.org:8443",
+                    "https://lab.example.org:8443", "https://a.lab.example.org", "http://a.lab.example.org:8443",
+                    "https://-a.lab.example.org:8443", "https://a-.lab.example.org:8443", "https://a..lab.example.org:8443",
+                    "https://.lab.example.org:8443", "https://A.lab.example.org:8443", "https://a/b.lab.example.org:8443",
+                    "https://a.lab.example.org:84430", "https://evil.example/.lab.example.org:8443"]
+        for text in rows {
+            let parsed = try? Origin(parsing: text, lenient: false)
+            let expected = parsed.map { $0.serialized == text && pattern.matches($0) } ?? false
+            XCTAssertEqual(pattern.matches(serialized: text), expected, text)
+        }
+    }
+
     func testRegexPatternsMatchTheWholeOrigin() throws {
         // Unlike Python's re.match, which anchors only the start.
         let pattern = try OriginPattern(parsing: #"https://[a-z]+\.example\.org"#)

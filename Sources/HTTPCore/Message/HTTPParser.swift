@@ -294,7 +294,7 @@ public struct HTTPParser: Sendable {
         let hosts = fields[values: .hostField]
         if hosts.count > 1 { throw .bad("more than one Host header field") }
         if version == .http1_1 && hosts.isEmpty { throw .bad("missing Host header field") }
-        if let host = hosts.first, host.contains(",") || host.contains(" ") { throw .bad("invalid Host header field") }
+        if let host = hosts.first, host.utf8.contains(where: { $0 == 0x2C || $0 == 0x20 }) { throw .bad("invalid Host header field") }
 
         let framing = try requestFraming(fields, version: version)
         var expectsContinue = false

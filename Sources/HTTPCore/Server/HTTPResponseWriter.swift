@@ -19,7 +19,7 @@ public final class HTTPResponseWriter: Sendable {
     /// Sends a complete response. `Content-Length`, `Date` and `Connection` are set here.
     public func respond(_ response: HTTPResponse, body: [UInt8] = []) {
         let c = connection, id = exchangeID
-        c.queue.async {
+        c.perform {
             c.writeHead(id, response, contentLength: body.count)
             c.writeBody(id, body, onFlushed: nil)
             c.endResponse(id)
@@ -30,31 +30,31 @@ public final class HTTPResponseWriter: Sendable {
     /// (or close-delimited to an HTTP/1.0 client).
     public func writeHead(_ response: HTTPResponse, contentLength: Int?) {
         let c = connection, id = exchangeID
-        c.queue.async { c.writeHead(id, response, contentLength: contentLength) }
+        c.perform { c.writeHead(id, response, contentLength: contentLength) }
     }
 
     /// Queues body bytes; `onFlushed` runs (on the connection's queue) once the socket has
     /// taken enough that the producer may send more.
     public func writeBody(_ bytes: [UInt8], onFlushed: (@Sendable () -> Void)? = nil) {
         let c = connection, id = exchangeID
-        c.queue.async { c.writeBody(id, bytes, onFlushed: onFlushed) }
+        c.perform { c.writeBody(id, bytes, onFlushed: onFlushed) }
     }
 
     public func end() {
         let c = connection, id = exchangeID
-        c.queue.async { c.endResponse(id) }
+        c.perform { c.endResponse(id) }
     }
 
     /// Registers a closure run if the client goes away before `end()`: a streaming producer
     /// uses it to stop. Runs at once if the client is already gone.
     public func onCancel(_ handler: @escaping @Sendable () -> Void) {
         let c = connection, id = exchangeID
-        c.queue.async { c.setCancelHandler(id, handler) }
+        c.perform { c.setCancelHandler(id, handler) }
     }
 
     /// Drops the connection: the response cannot be completed.
     public func abort() {
         let c = connection, id = exchangeID
-        c.queue.async { c.abortResponse(id) }
+        c.perform { c.abortResponse(id) }
     }
 }

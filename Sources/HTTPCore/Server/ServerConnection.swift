@@ -59,6 +59,14 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     /// Unparsed input above this stops reading (pipelined requests queue in the kernel).
     private static let maxBufferedInput = 64 * 1024
 
+    /// Marks each connection's queue, so a writer called from it can act at once.
+    static let queueKey = DispatchSpecificKey<ObjectIdentifier>()
+    /// The epoll interest currently armed; nil once it fired (one-shot) or was never armed.
+    private var armed: EventMask?
+    private var inProcessInput = false
+    /// Inside `handleEvents`, which re-arms once at its end.
+    private var inEvent = false
+
     init(fd: Int32, remote: SocketAddress?, server: HTTPServer, target: DispatchQueue) {
         self.fd = fd
         self.remote = remote
@@ -67,6 +75,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         var parser = HTTPParser(mode: .request, limits: server.configuration.limits)
         parser.acceptsAbsoluteForm = false
         self.parser = parser
+        queue.setSpecific(key: Self.queueKey, value: ObjectIdentifier(self))
     }
 
     /// Called once after accept, on `queue`.
@@ -74,13 +83,26 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         generation = loop.register(fd, handler: self)
         Socket.setNoDelay(fd)
         deadline.set(after: server.configuration.timeouts.header)
+        armed = .readable
         loop.arm(fd, generation: generation, events: .readable)
     }
 
     // MARK: EventHandler
 
+    /// Runs `work` now if already on this connection's queue (a handler answering
+    /// synchronously), else queues it.
+    func perform(_ work: @escaping @Sendable () -> Void) {
+        if DispatchQueue.getSpecific(key: Self.queueKey) == ObjectIdentifier(self) { work() } else { queue.async(execute: work) }
+    }
+
     func handleEvents(_ events: EventMask) {
+        armed = nil
         guard phase != .closed else { return }
+        inEvent = true
+        defer {
+            inEvent = false
+            rearm()
+        }
         if events.peerGone { peerGone = true }
         if events.contains(.error) {
             close()
@@ -94,12 +116,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             readInput()
             guard phase != .closed else { return }
             if phase == .lingering {
-                if inputClosed { close() } else { rearm() }
+                if inputClosed { close() }
                 return
             }
             processInput()
         }
-        rearm()
     }
 
     func handleDeadline() {
@@ -162,6 +183,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     }
 
     private func processInput() {
+        // A handler that answers at once finishes its exchange from inside this loop; the
+        // loop then goes on with pipelined requests instead of recursing.
+        guard !inProcessInput else { return }
+        inProcessInput = true
+        defer { inProcessInput = false }
         while phase == .idle || phase == .readingHead || phase == .readingBody {
             var event: HTTPParserEvent?
             do {
@@ -264,7 +290,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         }
         flush()
         if let onFlushed {
-            if outbound.byteCount < Self.highWater || phase == .closed { onFlushed() } else { flushWaiters.append(onFlushed) }
+            // Queued, not called: a producer that writes again from it must not recurse.
+            if outbound.byteCount < Self.highWater || phase == .closed { queue.async(execute: onFlushed) } else { flushWaiters.append(onFlushed) }
         }
         if phase != .closed { rearm() }
     }
@@ -390,12 +417,14 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     }
 
     private func rearm() {
-        guard phase != .closed else { return }
+        guard phase != .closed, !inEvent else { return }
         var events: EventMask = []
         if !outbound.isEmpty { events.insert(.writable) }
         if wantsInput || phase == .lingering { events.insert(.readable) }
         // While the handler works, still hear of a hang-up (arm() always adds it), but only
         // once: a hang-up stays signalled, and re-arming for it would spin.
-        if !events.isEmpty || !peerGone { server.loop.arm(fd, generation: generation, events: events) }
+        guard !events.isEmpty || !peerGone, armed != events else { return }
+        armed = events
+        server.loop.arm(fd, generation: generation, events: events)
     }
 }

@@ -63,6 +63,9 @@ record() {  # record STEP RESULT
   local ok=yes
   kill -0 "$pid" 2>/dev/null || { fail "$1: corsd died"; ok=no; }
   settle || fail "$1: connections did not drain"
+  # Closing connections still queued on their Dispatch queues release their fds a moment
+  # later: wait (bounded) for the count to come back before recording it.
+  for _ in $(seq 1 50); do [ "$(ls /proc/$pid/fd | wc -l)" -le $((fd0 + 2)) ] && break; sleep 0.1; done
   read -r fd th rss _ est <<<"$(stat_line)"
   echo "| $1 | $2 | $fd | $th | $rss | $est |" >>"$out"
   echo "$1: $2 (fds=$fd threads=$th rss=$rss est=$est)" >&2
@@ -111,6 +114,12 @@ done
 grep -q "workq\|Too many open files\|EMFILE" "$log2" && fail "fd exhaustion reported: $(grep -m1 'workq\|Too many' "$log2")"
 kill -TERM "$pid"; wait "$pid" || fail "corsd (ulimit 256) exit status $? on SIGTERM"
 
+{
+  echo
+  echo "Under ulimit -n 256 the cap ((256 - 64) / 2 = 96) admits 96 connections; the rest are refused with"
+  echo "a canned 503 and closed at once, so a client whose request was already in flight may see"
+  echo "a reset instead of the 503. The process never reaches EMFILE and stays up."
+} >>"$out"
 echo >>"$out"
 if [ "$failures" -eq 0 ]; then echo "Verdict: clean (0 violations)." >>"$out"; else echo "Verdict: $failures violation(s)." >>"$out"; fi
 cat "$out"

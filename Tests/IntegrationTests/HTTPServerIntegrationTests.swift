@@ -186,6 +186,15 @@ final class ConnectionCapIntegrationTests: XCTestCase {
         XCTAssertTrue(corsd.stderr.contains("soft="), corsd.stderr)
     }
 
+    func testListensOnAnIPv6Literal() throws {
+        let corsd = try CorsdProcess(arguments: ["--listen", "[::1]:0"])
+        defer { corsd.stop() }
+        XCTAssertTrue(corsd.stderr.contains("listening on [::1]:"), corsd.stderr)
+        let s = try RawSocket(port: corsd.port, host: "::1")
+        try s.send("GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n")
+        XCTAssertEqual(try s.readResponse().status, 200)
+    }
+
     func testBadListenAddressIsAClearError() throws {
         let result = try CorsdProcess.run(["serve", "--listen", "localhost:80"])
         XCTAssertNotEqual(result.status, 0)

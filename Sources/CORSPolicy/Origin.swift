@@ -134,5 +134,5 @@ public struct Origin: Hashable, Sendable, CustomStringConvertible, Codable {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    public var isASCIIDigit: Bool { ("0"..."9").contains(self) }
 }

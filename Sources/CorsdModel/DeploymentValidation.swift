@@ -37,6 +37,11 @@ public enum DeploymentValidator {
     public static let namePattern = "^[a-z0-9][a-z0-9-]{0,62}$"
     public static let maxPreflightMaxAge = 86400 * 7
 
+    /// The deployment name rule (a slug), shared by validation, routes and `agent:` scopes.
+    public static func isValidName(_ name: String) -> Bool {
+        name.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,62}/) != nil
+    }
+
     /// - Parameter pathName: the name from the URL (PUT); the body's `name`, if any, must equal it.
     public static func validate(_ json: JSONValue, pathName: String? = nil) -> Result<ValidatedDeployment, ValidationFailure> {
         var r = Reader()
@@ -47,7 +52,7 @@ public enum DeploymentValidator {
 
         let name = r.string(top["name"], at: "name") ?? pathName
         if let name {
-            if name.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,62}/) == nil {
+            if !isValidName(name) {
                 r.fail("name", "slug", "must match \(namePattern): lower-case letters, digits and '-', at most 63 characters")
             } else if let pathName, pathName != name {
                 r.fail("name", "immutable", "must equal the name in the URL ('\(pathName)'); a deployment cannot be renamed")

@@ -59,7 +59,7 @@ public enum LimitsDomain {
         if body.hasPrefix("@") { body = body.dropFirst() }
         if body.contains(":") {
             let parts = body.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts.allSatisfy({ $0.isEmpty || ($0.count <= 10 && $0.allSatisfy(\.isASCIIDigitChar)) }),
+            guard parts.count == 2, parts.allSatisfy({ $0.isEmpty || ($0.count <= 10 && $0.allSatisfy(\.isASCIIDigit)) }),
                   !(parts[0].isEmpty && parts[1].isEmpty)
             else { return false }
             if let lo = UInt64(parts[0]), let hi = UInt64(parts[1]), lo > hi { return false }
@@ -77,8 +77,4 @@ public enum SystemdUnitName {
         guard name.count <= 255, name.filter({ $0 == "@" }).count <= 1 else { return false }
         return name.wholeMatch(of: /[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|mount|swap)/) != nil
     }
-}
-
-extension Character {
-    var isASCIIDigitChar: Bool { ("0"..."9").contains(self) }
 }

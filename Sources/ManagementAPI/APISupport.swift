@@ -22,12 +22,6 @@ enum Permission {
     }
 }
 
-extension HTTPField.Name {
-    static let wwwAuthenticate = HTTPField.Name("WWW-Authenticate")!
-    static let ifMatch = HTTPField.Name("If-Match")!
-    static let ifNoneMatch = HTTPField.Name("If-None-Match")!
-}
-
 /// A parsed `If-Match` (RFC 9110 §13.1.1).
 enum IfMatch: Equatable {
     case absent
@@ -69,16 +63,6 @@ enum ETag {
         if t.hasPrefix("W/") { t = t.dropFirst(2) }
         guard t.count >= 3, t.hasPrefix("\""), t.hasSuffix("\"") else { return nil }
         return Int(t.dropFirst().dropLast())
-    }
-
-    /// Whether an `If-None-Match` list names `etag` (or is `*`).
-    static func noneMatchHits(_ header: String?, _ etag: String) -> Bool {
-        guard let header else { return false }
-        return header.split(separator: ",").contains { item in
-            var t = item.trimmingCharacters(in: .whitespaces)
-            if t.hasPrefix("W/") { t.removeFirst(2) }
-            return t == "*" || t == etag
-        }
     }
 }
 

@@ -136,7 +136,7 @@ public final class ManagementAPI: Sendable {
 
     private func deploymentName(_ raw: String) throws -> String {
         // Path segments are raw; a valid slug has nothing to decode.
-        guard raw.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,62}/) != nil else {
+        guard DeploymentValidator.isValidName(raw) else {
             throw Problem(status: .notFound, detail: "no deployment named '\(raw.removingPercentEncoding ?? raw)'")
         }
         return raw
@@ -182,7 +182,7 @@ public final class ManagementAPI: Sendable {
         let name = try deploymentName(raw)
         guard let stored = try await store.get(name) else { throw StoreError.notFound("deployment '\(name)'") }
         let etag = ETag.of(revision: stored.revision)
-        if ETag.noneMatchHits(r.head.headerFields[.ifNoneMatch], etag) {
+        if EntityTag.ifNoneMatch(r.head.headerFields[.ifNoneMatch], matches: etag) {
             var fields = HTTPFields()
             fields[.eTag] = etag
             w.respond(HTTPResponse(status: .notModified, headerFields: fields))
@@ -294,7 +294,7 @@ public final class ManagementAPI: Sendable {
         let etag = "\"\(rendered.sha256.prefix(32))\""
         var fields = HTTPFields()
         fields[.eTag] = etag
-        if ETag.noneMatchHits(r.head.headerFields[.ifNoneMatch], etag) {
+        if EntityTag.ifNoneMatch(r.head.headerFields[.ifNoneMatch], matches: etag) {
             w.respond(HTTPResponse(status: .notModified, headerFields: fields))
             return
         }

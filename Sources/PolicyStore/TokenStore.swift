@@ -1,3 +1,4 @@
+import CorsdModel
 import Crypto
 import Foundation
 import GRDB
@@ -19,7 +20,7 @@ public enum Scope: Sendable, Equatable, Hashable, CustomStringConvertible {
         default:
             guard text.hasPrefix("agent:") else { return nil }
             let name = String(text.dropFirst(6))
-            guard name.wholeMatch(of: /[a-z0-9][a-z0-9-]{0,62}/) != nil else { return nil }
+            guard DeploymentValidator.isValidName(name) else { return nil }
             self = .agent(name)
         }
     }

@@ -110,8 +110,7 @@ public final class TileCache: Sendable {
         fields.append(contentsOf: cors)
         fields[.xCache] = label
         mergeVary(&fields)
-        if let etag = entry.etag, let inm = request.head.headerFields[.ifNoneMatch],
-           inm.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
+        if let etag = entry.etag, EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: etag) {
             fields[.contentType] = nil
             writer.respond(HTTPResponse(status: .notModified, headerFields: fields))
             return

@@ -75,10 +75,3 @@ extension Problem {
         .invalid([FieldIssue(field: field, rule: rule, message: message)], detail: "\(field): \(message)")
     }
 }
-
-/// Encodes API bodies: snake_case keys come from the models' CodingKeys, keys sorted.
-let apiEncoder: JSONEncoder = {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    return e
-}()

@@ -116,7 +116,12 @@ public final class PolicyStore: Sendable {
         try await pool.read { db in try Self.fetch(db, name) }
     }
 
-    /// Every deployment, synchronously (for start-up snapshots and the CLI).
+    /// One deployment, synchronously (for the CLI).
+    public func current(_ name: String) throws -> StoredDeployment? {
+        try pool.read { db in try Self.fetch(db, name) }
+    }
+
+    /// Every deployment, synchronously (for the start-up snapshot).
     public func all() throws -> [StoredDeployment] {
         try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM deployments ORDER BY name").map(Self.stored) }
     }

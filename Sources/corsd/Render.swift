@@ -51,7 +51,7 @@ struct Render: ParsableCommand {
             }
         } else {
             let store = PolicyStore(pool: try database.open().0)
-            guard let stored = try store.all().first(where: { $0.deployment.name == arguments[0] }) else {
+            guard let stored = try store.current(arguments[0]) else {
                 throw CLIError("no deployment named '\(arguments[0])' in \(database.db)")
             }
             renderInput = RenderInput(deployment: stored.deployment, revision: stored.revision)

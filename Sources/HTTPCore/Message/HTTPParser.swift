@@ -60,12 +60,6 @@ public struct HTTPParser: Sendable {
     /// Bytes received but not yet consumed by `next()`.
     public var bufferedByteCount: Int { buffer.count - position }
 
-    /// True between messages: nothing of a next message has been consumed or buffered.
-    public var isIdle: Bool {
-        if case .startLine = state { return bufferedByteCount == 0 && emptyLinesSkipped == 0 }
-        return false
-    }
-
     /// True while in the middle of a message (head or body partially received).
     public var isMidMessage: Bool {
         switch state {

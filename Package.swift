@@ -65,9 +65,10 @@ let package = Package(
         // Raw sockets and a launcher for the real binary, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
+        .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
         .testTarget(name: "TileProxyTests", dependencies: ["TileProxy"]),
-        .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy"]),
+        .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],

@@ -55,15 +55,20 @@ public struct CORSDecision: Sendable, Equatable {
 /// A deployment's CORS policy, compiled for per-request decisions: a pure function of
 /// (policy, request head), with everything that can be precomputed done once here.
 ///
-/// `compatible` mode is django-cors-headers 4.x rule for rule (domain brief §2), with two
-/// documented differences: regex patterns match the whole origin (django's `re.match` anchors
-/// only the start; corsd's rendered settings.py anchors them too, so a host behaves the same),
-/// and an `Origin` that is not a serialised origin (`foo`, `https://a.example/path`) is treated
-/// as absent, where django would still echo it under allow-all or match its scheme and host.
-/// An allowed origin is matched by its exact serialisation, as browsers send it.
+/// `compatible` mode is django-cors-headers 4.x rule for rule (domain brief §2), reading the
+/// `Origin` value as it does (`DjangoOriginSplit`: `https://a.example/path` is the listed
+/// `https://a.example`, an unsplittable value gets no CORS headers, allow-all echoes any
+/// value). One documented difference: patterns match the whole origin (django's `re.match`
+/// anchors only the start; corsd's rendered settings anchor them too, so a host behaves the
+/// same). `reject` mode is stricter: only an origin sent in its exact serialised form can be
+/// allowed; anything else is treated as absent.
+///
+/// In both modes, values longer than `Origin.maxLength` or with non-ASCII bytes are never
+/// allowed: no browser sends them, and the cost of a decision stays bounded.
 public struct CORSEngine: Sendable {
     public let settings: CORSSettings
     private let exactOrigins: Set<String>
+    private let djangoOrigins: Set<DjangoOriginSplit>
     private let allowMethods: String
     private let allowHeaders: String
     private let exposeHeaders: String
@@ -74,6 +79,7 @@ public struct CORSEngine: Sendable {
     public init(_ settings: CORSSettings) {
         self.settings = settings
         exactOrigins = Set(settings.allowedOrigins.map(\.serialized))
+        djangoOrigins = Set(settings.allowedOrigins.compactMap { DjangoOriginSplit($0.serialized) })
         allowMethods = settings.allowMethods.joined(separator: ", ")
         allowHeaders = settings.allowHeaders.joined(separator: ", ")
         exposeHeaders = settings.exposeHeaders.joined(separator: ", ")
@@ -92,12 +98,15 @@ public struct CORSEngine: Sendable {
         guard let origin = request.origin, !origin.isEmpty else {
             return CORSDecision(action: action, headers: headers, rule: "no_origin", originAllowed: nil)
         }
-        guard let rule = match(origin) else {
-            if (try? Origin(parsing: origin, lenient: false)) == nil {
-                return CORSDecision(action: action, headers: headers, rule: "unparsable_origin", originAllowed: nil)
-            }
+        let rule: String
+        switch match(origin) {
+        case .unusable:
+            return CORSDecision(action: action, headers: headers, rule: "unparsable_origin", originAllowed: nil)
+        case .refused(let why):
             let refused = settings.mode == .reject
-            return CORSDecision(action: refused ? .refuse : action, headers: headers, rule: "origin_not_allowed", originAllowed: false)
+            return CORSDecision(action: refused ? .refuse : action, headers: headers, rule: why, originAllowed: false)
+        case .allowed(let why):
+            rule = why
         }
         if settings.allowAllOrigins && !settings.allowCredentials {
             headers.append(("Access-Control-Allow-Origin", "*"))
@@ -120,24 +129,36 @@ public struct CORSEngine: Sendable {
         return CORSDecision(action: action, headers: headers, rule: rule, originAllowed: true)
     }
 
-    /// The rule that allows `origin`, or nil. Exact origins are a hash lookup on the string as
-    /// sent (browsers send the serialised form); patterns need a parsed origin.
-    func match(_ origin: String) -> String? {
-        if settings.allowAllOrigins {
-            return (try? Origin(parsing: origin, lenient: false)) == nil ? nil : "allow_all_origins"
+    enum Match: Equatable {
+        /// Allowed, by this rule.
+        case allowed(String)
+        /// A usable origin the policy does not allow (the rule says why).
+        case refused(String)
+        /// Treated as absent: no CORS headers, nothing refused.
+        case unusable
+    }
+
+    func match(_ origin: String) -> Match {
+        guard origin.utf8.count <= Origin.maxLength else { return .refused("origin_too_long") }
+        guard origin.utf8.allSatisfy({ $0 < 0x80 }) else { return .refused("origin_not_ascii") }
+        switch settings.mode {
+        case .reject:
+            let canonical = (try? Origin(parsing: origin, lenient: false))?.serialized == origin
+            guard canonical else { return .unusable }
+            if settings.allowAllOrigins { return .allowed("allow_all_origins") }
+            if exactOrigins.contains(origin) { return .allowed(origin == "null" ? "null_listed" : "allowed_origins") }
+        case .compatible:
+            // django-cors-headers: urlsplit first (a ValueError means no headers), then
+            // allow-all, the listed origins by scheme and netloc, the patterns on the raw value.
+            guard let split = DjangoOriginSplit(origin) else { return .unusable }
+            if settings.allowAllOrigins { return .allowed("allow_all_origins") }
+            if origin == "null" && exactOrigins.contains(origin) { return .allowed("null_listed") }
+            if djangoOrigins.contains(split) { return .allowed("allowed_origins") }
         }
-        if exactOrigins.contains(origin) { return origin == "null" ? "null_listed" : "allowed_origins" }
-        // Wildcards check the text itself; a regex needs the text to be a canonical origin,
-        // which is parsed (once) only if a regex is reached.
-        var canonical: Bool?
-        for pattern in settings.allowedOriginPatterns {
-            if case .regex = pattern.kind {
-                if canonical == nil { canonical = (try? Origin(parsing: origin, lenient: false))?.serialized == origin }
-                if canonical == false { continue }
-            }
-            if pattern.matches(serialized: origin) { return "allowed_origin_patterns:\(pattern.source)" }
+        for pattern in settings.allowedOriginPatterns where pattern.matches(serialized: origin) {
+            return .allowed("allowed_origin_patterns:\(pattern.source)")
         }
-        return nil
+        return .refused("origin_not_allowed")
     }
 
     /// `reject` mode checks what a preflight asks for against the policy.

@@ -13,6 +13,11 @@ public struct Origin: Hashable, Sendable, CustomStringConvertible, Codable {
     public let port: Int?
 
     public static let null = Origin(serialized: "null", scheme: "", host: "", port: nil)
+    /// What some browsers send from `file:` pages; listed as the literal `file://`.
+    public static let file = Origin(serialized: "file://", scheme: "file", host: "", port: nil)
+
+    /// Longer `Origin` values are never allowed (no browser sends one; matching stays cheap).
+    public static let maxLength = 2048
 
     private init(serialized: String, scheme: String, host: String, port: Int?) {
         self.serialized = serialized
@@ -62,6 +67,11 @@ public struct Origin: Hashable, Sendable, CustomStringConvertible, Codable {
         else { throw .invalidScheme }
         var rest = text[sep.upperBound...]
         if lenient && rest.hasSuffix("/") { rest = rest.dropLast() }
+        if scheme == "file" && rest.isEmpty {
+            // django-cors-headers accepts the literal `file://` as an allowed origin.
+            self = .file
+            return
+        }
         if rest.contains(where: { "/?#\\".contains($0) }) { throw .hasPathQueryOrFragment }
         if rest.contains("@") { throw .hasCredentials }
         guard !rest.isEmpty else { throw .missingHost }

@@ -1,36 +1,40 @@
-/// An allowed-origin pattern: a `scheme://*.domain[:port]` wildcard or a regular expression.
+/// An allowed-origin pattern: a `scheme://*.domain[:port]` wildcard or an `SubsetRegex`.
+///
+/// Both kinds are one mechanism: a wildcard is turned into an `SubsetRegex` (scheme and domain
+/// escaped), so corsd's matcher and Python's `re` on the host read every pattern the same way.
 ///
 /// **Matching differs from django-cors-headers on purpose.** django uses Python's `re.match`,
 /// which anchors only at the start, so `https://.*\.example\.org` there also allows
-/// `https://a.example.org.evil.com`. corsd matches regexes against the *whole* serialised
-/// origin; the settings.py renderer emits `^(?:…)\Z` so both behave the same on the host.
+/// `https://a.example.org.evil.com`. corsd matches the *whole* origin, and renders every
+/// pattern as `(?a)^(?:…)\Z` so the host does the same.
 public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// `*.` stands for one or more labels; never the bare domain.
-        case wildcard(scheme: String, suffix: String, port: Int?)
+        case wildcard
         case regex
     }
 
     /// What the operator wrote (normalised for wildcards).
     public let source: String
     public let kind: Kind
-    private let regex: CompiledRegex?
+    /// What is matched, here and (rendered) on the host.
+    public let regex: SubsetRegex
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case empty
         case invalidWildcard(String)
-        case invalidRegex(String)
+        case invalidRegex(SubsetRegex.ParseError)
 
         public var description: String {
             switch self {
             case .empty: return "must not be empty"
             case .invalidWildcard(let why): return "invalid wildcard origin: \(why)"
-            case .invalidRegex(let why): return "invalid regular expression: \(why)"
+            case .invalidRegex(let error): return "not in corsd's origin-pattern language: \(error)"
             }
         }
     }
 
-    /// A string containing `://*.` is a wildcard; anything else is a regex.
+    /// A string containing `://*.` is a wildcard; anything else is an `SubsetRegex`.
     public init(parsing text: String) throws(ParseError) {
         guard !text.isEmpty else { throw .empty }
         if let star = text.firstRange(of: "://*.") {
@@ -42,76 +46,29 @@ public struct OriginPattern: Sendable, Hashable, CustomStringConvertible {
             } catch {
                 throw .invalidWildcard(error.description)
             }
-            if probe.host.hasPrefix("[") { throw .invalidWildcard("the domain after *. must be a DNS name") }
-            kind = .wildcard(scheme: probe.scheme, suffix: probe.host, port: probe.port)
-            source = "\(probe.scheme)://*.\(probe.host)" + (probe.port.map { ":\($0)" } ?? "")
-            regex = nil
+            if probe.host.hasPrefix("[") || probe.host.isEmpty { throw .invalidWildcard("the domain after *. must be a DNS name") }
+            let port = probe.port.map { ":\($0)" } ?? ""
+            source = "\(probe.scheme)://*.\(probe.host)\(port)"
+            kind = .wildcard
+            // One or more labels: starts with a label character, ends with the dot before the suffix.
+            let regexText = SubsetRegex.escaped(probe.scheme + "://") + "[a-z0-9_-][a-z0-9_.-]*" + SubsetRegex.escaped("." + probe.host + port)
+            do { regex = try SubsetRegex(regexText) } catch { throw .invalidWildcard(error.description) }
         } else {
-            do {
-                regex = try CompiledRegex(text)
-            } catch {
-                throw .invalidRegex("\(error)")
-            }
+            do { regex = try SubsetRegex(text) } catch { throw .invalidRegex(error) }
             kind = .regex
             source = text
         }
     }
 
-    public func matches(_ origin: Origin) -> Bool {
-        switch kind {
-        case .wildcard(let scheme, let suffix, let port):
-            return origin.scheme == scheme && origin.port == port
-                && origin.host.count > suffix.count + 1 && origin.host.hasSuffix("." + suffix)
-        case .regex:
-            return regex!.wholeMatches(origin.serialized)
-        }
-    }
+    /// Whether the pattern matches the whole text of an origin, as sent.
+    public func matches(serialized text: String) -> Bool { regex.wholeMatches(text) }
 
-    /// Matches an origin given as its exact serialisation, without parsing it: for a wildcard
-    /// the text must be `scheme://label(.label)*.suffix[:port]` with plain DNS labels; a regex
-    /// is matched against the whole text. Callers must only pass canonical serialisations
-    /// (for regexes; a wildcard's own check admits nothing else).
-    public func matches(serialized text: String) -> Bool {
-        switch kind {
-        case .wildcard(let scheme, let suffix, let port):
-            let head = scheme + "://"
-            let tail = "." + suffix + (port.map { ":\($0)" } ?? "")
-            guard text.utf8.count > head.utf8.count + tail.utf8.count, text.hasPrefix(head), text.hasSuffix(tail) else { return false }
-            let labels = text.utf8.dropFirst(head.utf8.count).dropLast(tail.utf8.count)
-            var previous: UInt8 = 0x2E  // a label may not start right after a dot or the start
-            for b in labels {
-                switch b {
-                case 0x61...0x7A, 0x30...0x39, 0x5F: break
-                case 0x2D: if previous == 0x2E { return false }
-                case 0x2E: if previous == 0x2E || previous == 0x2D { return false }
-                default: return false
-                }
-                previous = b
-            }
-            return previous != 0x2D && previous != 0x2E
-        case .regex:
-            return regex!.wholeMatches(text)
-        }
-    }
+    public func matches(_ origin: Origin) -> Bool { regex.wholeMatches(origin.serialized) }
 
     public var description: String { source }
 
     public static func == (a: OriginPattern, b: OriginPattern) -> Bool { a.source == b.source }
     public func hash(into h: inout Hasher) { h.combine(source) }
-}
-
-/// A compiled Swift `Regex`, wrapped because `Regex<AnyRegexOutput>` is not `Sendable`; it is
-/// immutable once compiled, so sharing it across threads is safe.
-struct CompiledRegex: @unchecked Sendable {
-    private let regex: Regex<AnyRegexOutput>
-
-    init(_ pattern: String) throws {
-        regex = try Regex(pattern)
-    }
-
-    func wholeMatches(_ text: String) -> Bool {
-        (try? regex.wholeMatch(in: text)) != nil
-    }
 }
 
 extension OriginPattern: Codable {
@@ -127,4 +84,3 @@ extension OriginPattern: Codable {
         try c.encode(source)
     }
 }
-

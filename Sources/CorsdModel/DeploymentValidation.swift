@@ -73,7 +73,6 @@ public enum DeploymentValidator {
         } else if top["upstream"] == nil {
             r.fail("upstream", "required", "is required: the OMERO.web base URL, as in http://omero-web.internal:4080")
         }
-        if let cors = top["cors"] { deployment.cors = readCORS(cors, &r) }
         if let django = top["django"], let members = r.object(django, at: "django") {
             r.rejectUnknown(members, known: DjangoSettings.CodingKeys.allCases.map(\.rawValue), at: "django")
             if let version = r.string(members["cors_headers_version"], at: "django.cors_headers_version") {
@@ -84,14 +83,14 @@ public enum DeploymentValidator {
                 }
             }
         }
+        if let cors = top["cors"] { deployment.cors = readCORS(cors, &r) }
+        // A policy that names no headers gets its django-cors-headers version's defaults.
+        var namesHeaders = false
+        if case .object(let m)? = top["cors"] { namesHeaders = m["allow_headers"] != nil }
+        if !namesHeaders && deployment.django.majorVersion < 4 { deployment.cors.allowHeaders = CORSSettings.defaultHeaders3x }
         if let allow = r.bool(top["allow_above_nr_open"], at: "allow_above_nr_open") { deployment.allowAboveNrOpen = allow }
         if let limits = top["limits"] { deployment.limits = readLimits(limits, allowAboveNrOpen: deployment.allowAboveNrOpen, &r) }
-        if let units = r.stringList(top["systemd_units"], at: "systemd_units") {
-            for (i, unit) in units.enumerated() where !SystemdUnitName.isValid(unit) {
-                r.fail("systemd_units[\(i)]", "unit_name", SystemdUnitName.rule)
-            }
-            deployment.systemdUnits = unique(units)
-        }
+        if let units = top["systemd_units"] { deployment.systemdUnits = readUnits(units, &r) }
         guard r.errors.isEmpty else { return .failure(ValidationFailure(r.errors)) }
         return .success(ValidatedDeployment(deployment: deployment, warnings: warnings(for: deployment)))
     }
@@ -135,12 +134,47 @@ public enum DeploymentValidator {
                 r.fail("cors.preflight_max_age", "range", "must be from 0 to \(maxPreflightMaxAge) seconds (7 days)")
             }
         }
+        if let text = r.string(m["urls_regex"], at: "cors.urls_regex") {
+            do { cors.urlsRegex = try SubsetRegex(text) } catch {
+                r.fail("cors.urls_regex", "pattern", "'\(text)' is not in corsd's pattern language: \(error)")
+            }
+        }
         if let mode = r.string(m["mode"], at: "cors.mode") {
             if let value = CORSMode(rawValue: mode) { cors.mode = value } else {
                 r.fail("cors.mode", "enum", "must be one of: reject, compatible")
             }
         }
         return cors
+    }
+
+    /// `systemd_units`: `{"unit": "omero-web.service", "user": "omero-web"}` entries.
+    private static func readUnits(_ json: JSONValue, _ r: inout Reader) -> [SystemdUnit] {
+        guard let items = r.array(json, at: "systemd_units") else { return [] }
+        var units: [SystemdUnit] = []
+        for (i, item) in items.enumerated() {
+            let path = "systemd_units[\(i)]"
+            if case .string = item {
+                r.fail(path, "type", "must be an object such as {\"unit\": \"omero-web.service\", \"user\": \"omero-web\"}: the user the unit runs as picks its limits")
+                continue
+            }
+            guard let m = r.object(item, at: path) else { continue }
+            r.rejectUnknown(m, known: ["unit", "user"], at: path)
+            for key in ["unit", "user"] where m[key] == nil { r.fail("\(path).\(key)", "required", "is required") }
+            let unit = r.string(m["unit"], at: "\(path).unit")
+            let user = r.string(m["user"], at: "\(path).user")
+            if let unit {
+                if !SystemdUnitName.isValid(unit) {
+                    r.fail("\(path).unit", "unit_name", SystemdUnitName.rule)
+                } else if SystemdUnitName.section(of: unit) == nil {
+                    r.fail("\(path).unit", "unit_type", "a unit of this type takes no LimitNOFILE=: use a .service, .socket, .mount or .swap unit")
+                } else if units.contains(where: { $0.unit == unit }) {
+                    r.fail("\(path).unit", "duplicate", "\(unit) is already listed")
+                }
+            }
+            if let user, !LimitsDomain.isName(user.utf8) { r.fail("\(path).user", "user_name", "must be a user name such as omero-web") }
+            if let unit, let user { units.append(SystemdUnit(unit: unit, user: user)) }
+        }
+        return units
     }
 
     /// HTTP tokens (RFC 9110 §5.6.2): method and header names.
@@ -165,23 +199,23 @@ public enum DeploymentValidator {
             for key in ["domain", "type", "item", "value"] where m[key] == nil {
                 r.fail("\(path).\(key)", "required", "is required")
             }
-            if let domain, !LimitsDomain.isValid(domain) { r.fail("\(path).domain", "limits_domain", LimitsDomain.rule) }
+            let knownItem = itemName.map { LimitEntry.items.contains($0) } ?? false
+            if let domain, !LimitsDomain.isValid(domain, item: knownItem ? itemName : nil) {
+                r.fail("\(path).domain", "limits_domain", LimitsDomain.rule)
+            }
             let kind = type.flatMap(LimitEntry.Kind.init(rawValue:))
             if type != nil && kind == nil { r.fail("\(path).type", "limits_type", "must be soft, hard or -") }
-            if let itemName, !LimitEntry.items.contains(itemName) {
-                r.fail("\(path).item", "limits_item", "must be one of pam_limits' items: \(LimitEntry.items.sorted().joined(separator: ", "))")
+            if let itemName, !knownItem {
+                let why = itemName == "chroot" ? "chroot takes a directory, not a limit, and is not managed by corsd; " : itemName == "rttime" ? "Debian 12's pam_limits has no rttime; " : ""
+                r.fail("\(path).item", "limits_item", why + "must be one of pam_limits' items: \(LimitEntry.items.sorted().joined(separator: ", "))")
             }
-            var value: LimitEntry.Value?
-            switch m["value"] {
-            case .number(let n)? where n == n.rounded() && n >= 0 && n <= 9.2e18: value = .number(Int(n))
-            case .string(let s)? where ["unlimited", "infinity", "-1"].contains(s): value = .unlimited
-            case .number(-1)?: value = .unlimited
-            case .string(let s)? where Int(s).map({ $0 >= 0 }) == true: value = .number(Int(s)!)
-            case nil: break
-            default: r.fail("\(path).value", "limits_value", "must be an integer ≥ 0 or \"unlimited\"")
-            }
-            if itemName == "nofile", case .number(let n)? = value, n > LimitEntry.nrOpenDefault, !allowAboveNrOpen {
-                r.fail("\(path).value", "nr_open", "nofile above \(LimitEntry.nrOpenDefault) (fs.nr_open's default) is refused by the kernel; set allow_above_nr_open if the host raised fs.nr_open")
+            let value = readLimitValue(m["value"], item: knownItem ? itemName : nil, at: "\(path).value", &r)
+            if itemName == "nofile", case .number(let n)? = value {
+                if n < LimitEntry.minimumNofile {
+                    r.fail("\(path).value", "nofile_min", "nofile below \(LimitEntry.minimumNofile) starves OMERO.web of descriptors; OMERO suggests at least 8192")
+                } else if n > LimitEntry.nrOpenDefault, !allowAboveNrOpen {
+                    r.fail("\(path).value", "nr_open", "nofile above \(LimitEntry.nrOpenDefault) (fs.nr_open's default) is refused by the kernel; set allow_above_nr_open if the host raised fs.nr_open")
+                }
             }
             if let domain, let kind, let itemName, let value {
                 entries.append((i, LimitEntry(domain: domain, type: kind, item: itemName, value: value)))
@@ -206,6 +240,31 @@ public enum DeploymentValidator {
             }
         }
         return entries.map(\.1)
+    }
+
+    /// A limit value: an integer, or unlimited (`-1`, `unlimited`, `infinity`) where the item
+    /// takes it; nice, priority and nonewprivs are bounded (limits.conf(5)).
+    private static func readLimitValue(_ json: JSONValue?, item: String?, at path: String, _ r: inout Reader) -> LimitEntry.Value? {
+        let bounds = item.flatMap { LimitEntry.boundedItems[$0] }
+        var value: LimitEntry.Value?
+        switch json {
+        case nil: return nil
+        case .string(let s)? where ["unlimited", "infinity", "-1"].contains(s): value = .unlimited
+        case .number(-1)? where bounds == nil: value = .unlimited
+        case .number(let n)? where n == n.rounded() && abs(n) <= 9.2e18: value = .number(Int(n))
+        case .string(let s)?: value = Int(s).map(LimitEntry.Value.number)
+        default: break
+        }
+        if let bounds {
+            guard case .number(let n)? = value, bounds.contains(n) else {
+                r.fail(path, "limits_value", "\(item ?? "") takes an integer from \(bounds.lowerBound) to \(bounds.upperBound)")
+                return nil
+            }
+        } else if case .number(let n)? = value, n < 0 {
+            value = nil
+        }
+        if value == nil { r.fail(path, "limits_value", "must be an integer ≥ 0 or \"unlimited\"") }
+        return value
     }
 
     /// Risky but legal combinations, returned with every write.

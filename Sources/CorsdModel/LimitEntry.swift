@@ -43,11 +43,18 @@ public struct LimitEntry: Codable, Sendable, Equatable, Hashable {
         }
     }
 
-    /// pam_limits' items.
+    /// The resource items Debian 12's pam_limits (1.5.2) accepts (limits.conf(5)); it has no
+    /// `rttime`. Its `chroot` item takes a directory, not a limit, and is not managed here.
     public static let items: Set<String> = [
         "core", "data", "fsize", "memlock", "nofile", "rss", "stack", "cpu", "nproc", "as", "maxlogins",
-        "maxsyslogins", "nonewprivs", "priority", "locks", "sigpending", "msgqueue", "nice", "rtprio", "rttime",
+        "maxsyslogins", "nonewprivs", "priority", "locks", "sigpending", "msgqueue", "nice", "rtprio",
     ]
+
+    /// Items whose value is a number in a fixed range and never unlimited.
+    public static let boundedItems: [String: ClosedRange<Int>] = ["nice": -20...19, "priority": -20...19, "nonewprivs": 0...1]
+
+    /// The lowest nofile corsd renders: below the usual default, OMERO.web runs out of descriptors.
+    public static let minimumNofile = 1024
 
     /// fs.nr_open's default: the kernel refuses a nofile hard limit above it.
     public static let nrOpenDefault = 1_048_576
@@ -64,9 +71,10 @@ public struct LimitEntry: Codable, Sendable, Equatable, Hashable {
         self.value = value
     }
 
-    /// The seed's fix: `omero soft nofile 65535` and `omero hard nofile 65535`.
-    public static let seedDefaults = [
-        LimitEntry(domain: "omero", type: .soft, item: "nofile", value: .number(65535)),
-        LimitEntry(domain: "omero", type: .hard, item: "nofile", value: .number(65535)),
+    /// The seed's fix, for the user OME's packaging runs OMERO.web as:
+    /// `omero-web soft nofile 65535` and `omero-web hard nofile 65535`.
+    public static let defaults = [
+        LimitEntry(domain: "omero-web", type: .soft, item: "nofile", value: .number(65535)),
+        LimitEntry(domain: "omero-web", type: .hard, item: "nofile", value: .number(65535)),
     ]
 }

@@ -49,32 +49,60 @@ public struct InvalidValue: Error, Equatable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// limits.conf(5) domains: a user, `@group`, `*`, `<min_uid>:<max_uid>` or `@<min_gid>:<max_gid>`.
+/// limits.conf(5) domains: a user, `@group`, `*`, `<min_uid>:<max_uid>`, `@<min_gid>:<max_gid>`,
+/// and for `maxlogins` only `%`, `%group` or `%:<gid>`. ASCII only.
 public enum LimitsDomain {
-    public static let rule = "must be a user name, @group, *, a uid range min:max or a gid range @min:max"
+    public static let rule = "must be a user name, @group, *, a uid range min:max or a gid range @min:max (and for maxlogins only: %, %group or %:gid)"
 
-    public static func isValid(_ domain: String) -> Bool {
-        if domain == "*" { return true }
-        var body = Substring(domain)
-        if body.hasPrefix("@") { body = body.dropFirst() }
-        if body.contains(":") {
-            let parts = body.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, parts.allSatisfy({ $0.isEmpty || ($0.count <= 10 && $0.allSatisfy(\.isASCIIDigit)) }),
-                  !(parts[0].isEmpty && parts[1].isEmpty)
-            else { return false }
-            if let lo = UInt64(parts[0]), let hi = UInt64(parts[1]), lo > hi { return false }
+    public static func isValid(_ domain: String, item: String? = nil) -> Bool {
+        let b = Array(domain.utf8)
+        if b == [0x2A] { return true }
+        var body = b[...]
+        if body.first == 0x25 {
+            // `%` forms are pam_limits' maxlogins-only domains.
+            guard item == nil || item == "maxlogins" else { return false }
+            body = body.dropFirst()
+            if body.isEmpty { return true }
+            if body.first == 0x3A { return body.count > 1 && body.count <= 11 && body.dropFirst().allSatisfy(isDigit) }
+            return isName(body)
+        }
+        if body.first == 0x40 { body = body.dropFirst() }
+        if let colon = body.firstIndex(of: 0x3A) {
+            let lo = body[..<colon], hi = body[(colon + 1)...]
+            guard lo.count <= 10, hi.count <= 10, lo.allSatisfy(isDigit), hi.allSatisfy(isDigit), !(lo.isEmpty && hi.isEmpty) else { return false }
+            if let l = UInt64(String(decoding: lo, as: UTF8.self)), let h = UInt64(String(decoding: hi, as: UTF8.self)), l > h { return false }
             return true
         }
-        return body.wholeMatch(of: /[A-Za-z_][A-Za-z0-9._-]{0,31}\$?/) != nil
+        return isName(body)
     }
+
+    /// A user (or group) name: `[A-Za-z_][A-Za-z0-9._-]{0,31}` with an optional final `$`.
+    public static func isName<C: Collection>(_ b: C) -> Bool where C.Element == UInt8 {
+        var bytes = Array(b)
+        if bytes.last == 0x24 { bytes.removeLast() }
+        guard let first = bytes.first, bytes.count <= 32, isLetter(first) || first == 0x5F else { return false }
+        return bytes.allSatisfy { isLetter($0) || isDigit($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+    }
+
+    private static func isDigit(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) }
+    private static func isLetter(_ b: UInt8) -> Bool { (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) }
 }
 
 /// systemd unit names (systemd.unit(5)) for the unit types that take `LimitNOFILE=`.
 public enum SystemdUnitName {
-    public static let rule = "must be a systemd unit name such as omero-web.service: letters, digits, ':', '-', '_', '.', '\\' and at most one '@', ending in .service, .socket, .mount or .swap, at most 255 characters"
+    public static let rule = "must be a systemd unit name such as omero-web.service: letters, digits, ':', '-', '_', '.', '\\' and at most one '@', at most 255 characters"
+
+    /// The unit types whose units take `LimitNOFILE=`, and the section it goes in.
+    public static let sections = ["service": "Service", "socket": "Socket", "mount": "Mount", "swap": "Swap"]
 
     public static func isValid(_ name: String) -> Bool {
-        guard name.count <= 255, name.filter({ $0 == "@" }).count <= 1 else { return false }
-        return name.wholeMatch(of: /[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|mount|swap)/) != nil
+        guard name.utf8.count <= 255, name.filter({ $0 == "@" }).count <= 1 else { return false }
+        return name.wholeMatch(of: /[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.[a-z]+/) != nil && name.unicodeScalars.allSatisfy(\.isASCII)
+    }
+
+    /// `[Service]` for `x.service` …, nil for a unit type that takes no `LimitNOFILE=`.
+    public static func section(of name: String) -> String? {
+        guard let dot = name.lastIndex(of: ".") else { return nil }
+        return sections[String(name[name.index(after: dot)...])]
     }
 }

@@ -1,18 +1,28 @@
 import CorsdModel
 
+/// Why nofile is raised at all, told truly: no version of django-cors-headers opens
+/// `/dev/urandom`; Python 2.7's `os.urandom` opened it on every call (Django uses it for
+/// session keys and CSRF tokens), so EMFILE surfaced there while sockets, OMERO sessions and
+/// slide files held the descriptors.
+let nofileStory = [
+    "Why: OMERO.web holds many descriptors at once (client sockets, OMERO sessions, open slide",
+    "files); at the default limit it fails with EMFILE. (The old 'Too many open files:",
+    "/dev/urandom' came from Python 2.7's os.urandom, not from django-cors-headers.)",
+]
+
 /// `limits.conf` fragment for `/etc/security/limits.d/`: one aligned line per entry.
 public enum LimitsConfRenderer {
     public static func render(_ input: RenderInput) -> Rendered {
         let rows = [["#<domain>", "<type>", "<item>", "<value>"]]
             + input.deployment.limits.map { [$0.domain, $0.type.rawValue, $0.item, $0.value.description] }
-        let widths = (0..<4).map { column in rows.map { $0[column].count }.max()! }
+        let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
         let body = rows.map { row in
             row.enumerated().map { i, cell in
                 i == 3 ? cell : cell.padding(to: widths[i] + 2)
             }.joined()
         }.joined(separator: "\n") + "\n"
         let name = input.deployment.name
-        let notes = [
+        let notes = nofileStory + [
             "These limits apply to PAM login sessions only (pam_limits). Services started by systemd",
             "(omero-server, omero-web) do not pass through PAM: install the systemd drop-in as well.",
             "Log in again (or restart the service's session) for new limits to apply.",
@@ -23,36 +33,90 @@ public enum LimitsConfRenderer {
     }
 }
 
-/// A systemd drop-in giving one unit `LimitNOFILE=soft:hard`.
-public enum SystemdDropInRenderer {
-    /// The nofile limits of the service user: the first user-name domain with nofile entries
-    /// (else `*`). Returns (soft, hard) as systemd spells them.
-    static func nofile(_ d: Deployment) throws(RenderError) -> (soft: String, hard: String) {
+/// A user's nofile limits, as (soft, hard): the entries for that user, else those for `*`.
+struct NofileLimits {
+    var soft: LimitEntry.Value
+    var hard: LimitEntry.Value
+    var domain: String
+
+    init(_ d: Deployment, user: String, field: String) throws(RenderError) {
         let entries = d.limits.filter { $0.item == "nofile" }
-        let isUser: (String) -> Bool = { !$0.hasPrefix("@") && !$0.contains(":") && $0 != "*" }
-        guard let domain = entries.first(where: { isUser($0.domain) })?.domain ?? entries.first(where: { $0.domain == "*" })?.domain else {
-            throw RenderError(field: "limits", rule: "nofile_required", message: "has no nofile entry for a user (or *) to turn into LimitNOFILE")
-        }
-        let mine = entries.filter { $0.domain == domain }
+        let mine = entries.contains { $0.domain == user } ? entries.filter { $0.domain == user } : entries.filter { $0.domain == "*" }
         let soft = mine.first { $0.type != .hard }?.value
         let hard = mine.first { $0.type != .soft }?.value
-        func spell(_ v: LimitEntry.Value) -> String { v == .unlimited ? "infinity" : v.description }
-        return (spell(soft ?? hard!), spell(hard ?? soft!))
+        guard let value = soft ?? hard else {
+            throw RenderError(field: field, rule: "nofile_required", message: "limits has no nofile entry for \(user) (or *) to apply")
+        }
+        self.soft = soft ?? value
+        self.hard = hard ?? value
+        domain = mine.first?.domain ?? user
     }
 
-    public static func render(_ input: RenderInput, unit: String) throws(RenderError) -> Rendered {
-        guard input.deployment.systemdUnits.contains(unit) else {
-            throw RenderError(field: "systemd_units", rule: "unknown_unit", message: "'\(Quoting.comment(unit))' is not one of this deployment's systemd_units")
+    /// For renders that know only one user: the first user-name domain with nofile entries.
+    init(serviceUserOf d: Deployment, field: String) throws(RenderError) {
+        let user = d.limits.first { $0.item == "nofile" && LimitsDomain.isName($0.domain.utf8) }?.domain ?? "*"
+        try self.init(d, user: user, field: field)
+    }
+
+    /// A number for formats that have no "unlimited": pam_limits uses fs.nr_open's value.
+    static func number(_ v: LimitEntry.Value) -> Int {
+        if case .number(let n) = v { return n }
+        return LimitEntry.nrOpenDefault
+    }
+}
+
+/// A systemd drop-in giving one unit `LimitNOFILE=soft:hard` in the section of its type.
+public enum SystemdDropInRenderer {
+    public static func render(_ input: RenderInput, unit name: String) throws(RenderError) -> Rendered {
+        guard let unit = input.deployment.systemdUnits.first(where: { $0.unit == name }), let section = unit.section else {
+            throw RenderError(field: "systemd_units", rule: "unknown_unit", message: "'\(Quoting.comment(name))' is not one of this deployment's systemd_units")
         }
-        let (soft, hard) = try nofile(input.deployment)
-        let path = "/etc/systemd/system/\(unit).d/corsd-limits.conf"
-        let body = "[Service]\nLimitNOFILE=\(soft):\(hard)\n"
-        let notes = [
-            "Then: systemctl daemon-reload && systemctl restart \(unit)",
-            "Check: systemctl show -p LimitNOFILE,LimitNOFILESoft \(unit)",
+        let limits = try NofileLimits(input.deployment, user: unit.user, field: "systemd_units")
+        func spell(_ v: LimitEntry.Value) -> String { v == .unlimited ? "infinity" : v.description }
+        let path = "/etc/systemd/system/\(unit.unit).d/corsd-limits.conf"
+        let body = "[\(section)]\nLimitNOFILE=\(spell(limits.soft)):\(spell(limits.hard))\n"
+        let notes = ["The nofile limits of \(limits.domain) (\(unit.unit) runs as \(unit.user))."] + nofileStory + [
+            "Then: systemctl daemon-reload && systemctl restart \(unit.unit)",
+            "Check: systemctl show -p LimitNOFILE,LimitNOFILESoft \(unit.unit)",
         ]
         return Rendered(
-            text: header(input, comment: "#", what: "systemd drop-in for \(unit).", install: path, bodyHash: Rendered.sha256(body), notes: notes) + body,
+            text: header(input, comment: "#", what: "systemd drop-in for \(unit.unit).", install: path, bodyHash: Rendered.sha256(body), notes: notes) + body,
+            contentType: "text/plain; charset=utf-8")
+    }
+}
+
+/// A compose snippet raising the OMERO.web container's nofile (Docker ignores limits.conf).
+public enum ComposeRenderer {
+    public static func render(_ input: RenderInput) throws(RenderError) -> Rendered {
+        let limits = try NofileLimits(serviceUserOf: input.deployment, field: "limits")
+        let body = """
+        services:
+          omero-web:
+            ulimits:
+              nofile:
+                soft: \(NofileLimits.number(limits.soft))
+                hard: \(NofileLimits.number(limits.hard))
+
+        """
+        let notes = ["The nofile limits of \(limits.domain); unlimited is written as fs.nr_open's default, 1048576."] + nofileStory
+        return Rendered(
+            text: header(input, comment: "#", what: "docker compose snippet for the OMERO.web container.",
+                         install: "merge into compose.yaml (or use as docker compose -f compose.yaml -f this-file)", bodyHash: Rendered.sha256(body), notes: notes) + body,
+            contentType: "application/yaml; charset=utf-8")
+    }
+}
+
+/// supervisord's `minfds`: supervisord raises its soft nofile limit to it, and its children
+/// (OMERO.web under supervisord) inherit it.
+public enum SupervisordRenderer {
+    public static func render(_ input: RenderInput) throws(RenderError) -> Rendered {
+        let limits = try NofileLimits(serviceUserOf: input.deployment, field: "limits")
+        let body = "[supervisord]\nminfds=\(NofileLimits.number(limits.soft))\n"
+        let notes = ["The soft nofile limit of \(limits.domain); supervisord fails to start if its hard limit is lower."] + nofileStory
+            + ["Then: restart supervisord (minfds is read at start)."]
+        return Rendered(
+            text: header(input, comment: ";", what: "supervisord.conf fragment.", install: "/etc/supervisor/conf.d/corsd-limits.conf",
+                         bodyHash: Rendered.sha256(body), notes: notes) + body,
             contentType: "text/plain; charset=utf-8")
     }
 }
@@ -60,36 +124,5 @@ public enum SystemdDropInRenderer {
 extension String {
     func padding(to width: Int) -> String {
         count >= width ? self : self + String(repeating: " ", count: width - count)
-    }
-}
-
-/// The formats and their single entry point, shared by the API and the CLI.
-public enum RenderFormat: Sendable, Equatable {
-    case settingsPy
-    case omeroConfig
-    case limitsConf
-    case systemd(unit: String)
-
-    /// Parses `settings.py`, `omero-web-config.sh`, `limits.conf` or `systemd/<unit>`.
-    public init?(_ text: String) {
-        switch text {
-        case "settings.py": self = .settingsPy
-        case "omero-web-config.sh": self = .omeroConfig
-        case "limits.conf": self = .limitsConf
-        default:
-            guard text.hasPrefix("systemd/"), text.count > 8 else { return nil }
-            self = .systemd(unit: String(text.dropFirst(8)))
-        }
-    }
-
-    public static let names = ["settings.py", "omero-web-config.sh", "limits.conf", "systemd/<unit>"]
-
-    public func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(RenderError) -> Rendered {
-        switch self {
-        case .settingsPy: return try SettingsPyRenderer.render(input, dialect: dialect)
-        case .omeroConfig: return try OmeroConfigRenderer.render(input, dialect: dialect)
-        case .limitsConf: return LimitsConfRenderer.render(input)
-        case .systemd(let unit): return try SystemdDropInRenderer.render(input, unit: unit)
-        }
     }
 }

@@ -72,6 +72,10 @@ func whitelistEntries(_ cors: CORSSettings, dialect: SettingsDialect) throws(Ren
     var entries: [String] = []
     var seen: [String: Origin] = [:]
     for (i, origin) in cors.allowedOrigins.enumerated() {
+        if origin == .file {
+            throw RenderError(field: "cors.allowed_origins[\(i)]", rule: "legacy_dialect",
+                              message: "django-cors-headers < 3.0 lists bare hosts and cannot express file://; remove it, or set django.cors_headers_version to 3.0 or later")
+        }
         let bare = origin.isNull ? "null" : origin.host + (origin.port.map { ":\($0)" } ?? "")
         if let other = seen[bare] {
             throw RenderError(field: "cors.allowed_origins[\(i)]", rule: "legacy_dialect",
@@ -81,17 +85,6 @@ func whitelistEntries(_ cors: CORSSettings, dialect: SettingsDialect) throws(Ren
         entries.append(bare)
     }
     return entries
-}
-
-/// An anchored Python regex for an origin pattern, full-match like corsd's own matcher.
-func pythonRegex(_ pattern: OriginPattern) -> String {
-    switch pattern.kind {
-    case .wildcard(let scheme, let suffix, let port):
-        let escapedSuffix = suffix.replacingAll(".", with: "\\.")
-        return "^\(scheme)://(?:[a-z0-9_-]+\\.)+\(escapedSuffix)" + (port.map { ":\($0)" } ?? "") + "\\Z"
-    case .regex:
-        return "^(?:\(pattern.source))\\Z"
-    }
 }
 
 extension String {

@@ -16,13 +16,17 @@ final class DeploymentValidationTests: XCTestCase {
     func testDefaultsForAMinimalDeployment() throws {
         let d = try validate(.object([:])).get().deployment
         XCTAssertEqual(d.cors.allowMethods, ["DELETE", "GET", "OPTIONS", "PATCH", "POST", "PUT"])
-        XCTAssertEqual(d.cors.allowHeaders, ["accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"])
+        XCTAssertEqual(d.cors.allowHeaders, CORSSettings.defaultHeaders3x, "3.7.0's defaults for OMERO.web's pin")
+        let v4 = try validate(.object(["django": .object(["cors_headers_version": .string("4.9.0")])])).get().deployment
+        XCTAssertEqual(v4.cors.allowHeaders, ["accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with"])
+        XCTAssertEqual(d.cors.urlsRegex, CORSSettings.tileRoutesRegex, "new deployments open only the tile routes")
+        XCTAssertEqual(d.limits.map(\.domain), ["omero-web", "omero-web"], "OME's packaging runs OMERO.web as omero-web")
         XCTAssertEqual(d.cors.preflightMaxAge, 86400)
         XCTAssertFalse(d.cors.allowAllOrigins)
         XCTAssertFalse(d.cors.allowCredentials)
         XCTAssertEqual(d.cors.mode, .reject)
         XCTAssertEqual(d.django.corsHeadersVersion, "3.7.0")
-        XCTAssertEqual(d.limits, LimitEntry.seedDefaults)
+        XCTAssertEqual(d.limits, LimitEntry.defaults)
     }
 
     func testRules() {
@@ -30,6 +34,9 @@ final class DeploymentValidationTests: XCTestCase {
         func cors(_ pairs: [String: JSONValue]) -> JSONValue { obj(["cors": obj(pairs)]) }
         func strings(_ s: [String]) -> JSONValue { .array(s.map(JSONValue.string)) }
         func limits(_ entries: [[String: JSONValue]]) -> JSONValue { obj(["limits": .array(entries.map(JSONValue.object))]) }
+        func units(_ pairs: [(String, String)]) -> JSONValue {
+            obj(["systemd_units": .array(pairs.map { .object(["unit": .string($0.0), "user": .string($0.1)]) })])
+        }
         func limit(_ d: String, _ t: String, _ i: String, _ v: JSONValue) -> [String: JSONValue] {
             ["domain": .string(d), "type": .string(t), "item": .string(i), "value": v]
         }
@@ -68,9 +75,9 @@ final class DeploymentValidationTests: XCTestCase {
             ("CredentialsType", cors(["allow_credentials": .string("true")]), ("cors.allow_credentials", "type")),
             ("ModeEnum", cors(["mode": .string("strict")]), ("cors.mode", "enum")),
             ("VersionFormat", obj(["django": obj(["cors_headers_version": .string("latest")])]), ("django.cors_headers_version", "version")),
-            ("LimitDomain", limits([limit("om ero", "soft", "nofile", .number(1))]), ("limits[0].domain", "limits_domain")),
+            ("LimitDomain", limits([limit("om ero", "soft", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
             ("LimitDomainGroupOK", limits([limit("@omero", "-", "nofile", .number(4096))]), nil),
-            ("LimitDomainUidRangeOK", limits([limit("1000:2000", "-", "nofile", .number(4096))]), nil),
+            ("LimitDomainUidRangeOK", limits([limit("1000:2000", "-", "nofile", .number(4096)), limit("@500:", "soft", "core", .number(0))]), nil),
             ("LimitDomainUidRangeBackwards", limits([limit("2000:1000", "-", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
             ("LimitDomainWildcardOK", limits([limit("*", "soft", "core", .number(0))]), nil),
             ("LimitType", limits([limit("omero", "medium", "nofile", .number(1))]), ("limits[0].type", "limits_type")),
@@ -84,10 +91,30 @@ final class DeploymentValidationTests: XCTestCase {
             ("NofileAboveNrOpen", limits([limit("omero", "-", "nofile", .number(2_000_000))]), ("limits[0].value", "nr_open")),
             ("NofileAboveNrOpenAllowed", obj(["allow_above_nr_open": .bool(true), "limits": .array([.object(limit("omero", "-", "nofile", .number(2_000_000)))])]), nil),
             ("LimitInjection", limits([limit("omero\nroot", "-", "nofile", .number(1))]), ("limits[0].domain", "no_control_characters")),
-            ("UnitName", obj(["systemd_units": strings(["omero web.service"])]), ("systemd_units[0]", "unit_name")),
-            ("UnitSuffix", obj(["systemd_units": strings(["omero-web.target"])]), ("systemd_units[0]", "unit_name")),
-            ("UnitPathTraversal", obj(["systemd_units": strings(["../../etc/passwd.service"])]), ("systemd_units[0]", "unit_name")),
-            ("UnitTemplateOK", obj(["systemd_units": strings(["omero-web@1.service", "omero-server.service"])]), nil),
+            ("UnitName", units([("omero web.service", "omero-web")]), ("systemd_units[0].unit", "unit_name")),
+            ("UnitTypeWithoutLimitNOFILE", units([("omero-web.timer", "omero-web")]), ("systemd_units[0].unit", "unit_type")),
+            ("UnitPathTraversal", units([("../../etc/passwd.service", "omero-web")]), ("systemd_units[0].unit", "unit_name")),
+            ("UnitNameAlone", obj(["systemd_units": strings(["omero-web.service"])]), ("systemd_units[0]", "type")),
+            ("UnitUserRequired", obj(["systemd_units": .array([.object(["unit": .string("omero-web.service")])])]), ("systemd_units[0].user", "required")),
+            ("UnitUserName", units([("omero-web.service", "@omero")]), ("systemd_units[0].user", "user_name")),
+            ("UnitDuplicate", units([("a.service", "a"), ("a.service", "b")]), ("systemd_units[1].unit", "duplicate")),
+            ("UnitTemplateSocketMountSwapOK", units([("omero-web@1.service", "omero-web"), ("omero-web.socket", "omero-web"), ("data.mount", "root"), ("s.swap", "root")]), nil),
+            ("NofileBelow1024", limits([limit("omero", "-", "nofile", .number(512))]), ("limits[0].value", "nofile_min")),
+            ("RttimeNotInDebian12", limits([limit("omero", "-", "rttime", .number(5))]), ("limits[0].item", "limits_item")),
+            ("ChrootNotALimit", limits([limit("omero", "-", "chroot", .string("/srv"))]), ("limits[0].item", "limits_item")),
+            ("NiceRangeOK", limits([limit("@omero", "-", "nice", .number(-20)), limit("omero", "-", "nice", .number(19))]), nil),
+            ("NiceOutOfRange", limits([limit("omero", "-", "nice", .number(20))]), ("limits[0].value", "limits_value")),
+            ("NiceNotUnlimited", limits([limit("omero", "-", "nice", .string("unlimited"))]), ("limits[0].value", "limits_value")),
+            ("NonewprivsZeroOrOne", limits([limit("omero", "-", "nonewprivs", .number(2))]), ("limits[0].value", "limits_value")),
+            ("PercentDomainForMaxloginsOK", limits([limit("%", "-", "maxlogins", .number(4)), limit("%omero", "-", "maxlogins", .number(4)), limit("%:100", "hard", "maxlogins", .number(2))]), nil),
+            ("PercentDomainOnlyForMaxlogins", limits([limit("%omero", "-", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
+            ("UidRangeOfUnicodeDigits", limits([limit("\u{0661}\u{0660}:\u{0662}\u{0660}", "-", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
+            ("UidRangeWithCombiningMark", limits([limit("10\u{0301}:20", "-", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
+            ("NonASCIIUser", limits([limit("omérо", "-", "nofile", .number(4096))]), ("limits[0].domain", "limits_domain")),
+            ("PatternCapturingGroup", cors(["allowed_origin_patterns": strings(["https://(a|b)\\.example"])]), ("cors.allowed_origin_patterns[0]", "pattern")),
+            ("UrlsRegexOK", cors(["urls_regex": .string("/ome_seadragon/")]), nil),
+            ("UrlsRegexAnchorRefused", cors(["urls_regex": .string("^/api/")]), ("cors.urls_regex", "pattern")),
+            ("FileOriginOK", cors(["allowed_origins": strings(["file://"])]), nil),
         ]
         for row in rows {
             switch (validate(row.patch), row.expect) {

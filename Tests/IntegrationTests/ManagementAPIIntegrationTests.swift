@@ -90,7 +90,7 @@ final class ManagementAPIIntegrationTests: XCTestCase {
             #"{"name":"ok","upstream":"http://o","cors":{"allowed_origins":["https://$(reboot).example"]}}"#,
             #"{"name":"ok","upstream":"http://o","cors":{"allow_headers":["x-a\r\nx-b"]}}"#,
             #"{"name":"ok","upstream":"http://o","limits":[{"domain":"omero\nroot","type":"-","item":"nofile","value":1}]}"#,
-            #"{"name":"ok","upstream":"http://o","systemd_units":["`id`.service"]}"#,
+            #"{"name":"ok","upstream":"http://o","systemd_units":[{"unit":"`id`.service","user":"omero-web"}]}"#,
             #"{"name":"ｏｍｅｒｏ","upstream":"http://o"}"#,
         ]
         for body in attempts {
@@ -195,13 +195,17 @@ final class ManagementAPIIntegrationTests: XCTestCase {
     }
 
     func testRendersCarryContentETagsAndAnswer304() throws {
-        XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: #"{"name":"omero-prod","upstream":"http://o:4080","systemd_units":["omero-web.service"],"django":{"cors_headers_version":"2.5.3"},"cors":{"allowed_origins":["http://viewer.example.org:8080"]}}"#).status, 201)
+        XCTAssertEqual(try api.call("POST", "/api/v1/deployments", json: #"{"name":"omero-prod","upstream":"http://o:4080","systemd_units":[{"unit":"omero-web.service","user":"omero-web"}],"django":{"cors_headers_version":"2.5.3"},"cors":{"allowed_origins":["http://viewer.example.org:8080"]}}"#).status, 201)
         let agent = try createToken("host", "agent:omero-prod")
         let rows: [(format: String, type: String, contains: String)] = [
             ("settings.py", "text/x-python; charset=utf-8", "CORS_ORIGIN_WHITELIST = ('viewer.example.org:8080',)"),
             ("omero-web-config.sh", "text/x-shellscript; charset=utf-8", "omero.web.cors_origin_whitelist '[\"viewer.example.org:8080\"]'"),
-            ("limits.conf", "text/plain; charset=utf-8", "omero      soft    nofile  65535"),
-            ("systemd/omero-web.service", "text/plain; charset=utf-8", "LimitNOFILE=65535:65535"),
+            ("omero-web.omero", "text/plain; charset=utf-8", "config append --set omero.web.apps '\"corsheaders\"'"),
+            ("omero-web.env", "text/plain; charset=utf-8", "CONFIG_omero_web_cors__origin__whitelist=[\"viewer.example.org:8080\"]"),
+            ("limits.conf", "text/plain; charset=utf-8", "omero-web  soft    nofile  65535"),
+            ("systemd/omero-web.service", "text/plain; charset=utf-8", "[Service]\nLimitNOFILE=65535:65535"),
+            ("docker-compose.yml", "application/yaml; charset=utf-8", "        soft: 65535\n        hard: 65535"),
+            ("supervisord.conf", "text/plain; charset=utf-8", "[supervisord]\nminfds=65535"),
         ]
         for row in rows {
             let r = try api.call("GET", "/api/v1/deployments/omero-prod/render/\(row.format)", token: agent)

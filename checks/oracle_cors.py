@@ -8,16 +8,16 @@ and without a request method, headers and private-network requests) go to
 - a minimal Django app with CorsMiddleware, configured by exec'ing the settings.py fragment
   corsd renders for the same deployment (so regex patterns are anchored the same way),
 and the CORS response headers must agree: names case-insensitive, list values compared as
-lists (Vary case-insensitively). One documented, deliberate difference applies: an Origin
-that is not a serialised origin (`foo`, `https://host/path`) is treated by corsd as absent,
-so for those corsd is compared with Django's answer to the same request without an Origin.
+lists (Vary case-insensitively). Origins that are not serialised origins (`foo`,
+`https://host/path`, a bad IPv6 literal, upper-case schemes) are compared like every other:
+compatible mode reads them as django-cors-headers does. The Django side serves the upstream
+path (what OMERO.web sees), so the rendered CORS_URLS_REGEX applies to it.
 
 Run with the django-cors-headers 4.x venv's python: oracle_cors.py CORSD_BINARY
 """
 import http.server
 import json
 import os
-import re
 import sys
 import threading
 
@@ -37,7 +37,7 @@ from django.http import HttpResponse  # noqa: E402
 from django.test import Client, override_settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-urlpatterns = [re_path(r"^tiles/", lambda request: HttpResponse("ok"))]
+urlpatterns = [re_path(r"^ome_seadragon/", lambda request: HttpResponse("ok"))]
 
 
 class Upstream(http.server.BaseHTTPRequestHandler):
@@ -68,13 +68,18 @@ POLICIES = {
     "allow-all-credentials": {"allow_all_origins": True, "allow_credentials": True, "allow_private_network": True},
     "patterns": {"allowed_origins": ["null", VIEWER], "allowed_origin_patterns": ["https://*.lab.example.org", r"https://tiles[0-9]+\.example\.net"],
                  "allow_methods": ["GET", "OPTIONS"], "allow_headers": ["accept", "range"], "allow_private_network": True},
+    "file-and-paths": {"allowed_origins": ["file://", VIEWER], "allowed_origin_patterns": [r"https?://[^/]+\.example\.org(?::\d+)?"],
+                       "urls_regex": "/ome_seadragon/deepzoom/"},
 }
 ORIGINS = [
     None, VIEWER, "http://localhost:8000", "https://evil.example", "null", "http://viewer.example.org",
     "https://viewer.example.org:443", "http://localhost:80", "https://a.lab.example.org", "https://lab.example.org",
     "https://tiles7.example.net", "https://tiles7.example.net.evil.com", "https://x.a.lab.example.org:8443",
-    # Malformed: not serialised origins.
-    "foo", "https://viewer.example.org/path", "https://", "http://exa mple.org",
+    # Not serialised origins, read as urlsplit reads them.
+    "foo", "https://viewer.example.org/path", "https://", "http://exa mple.org", "HTTPS://viewer.example.org",
+    "https://viewer.example.org?x", "http://[::1", "http://[::1]:8000", "http://[1.2.3.4]", "http://[v1.x]", "http://[fe80::1%eth0]",
+    "https://a.lab.example.org/", "//viewer.example.org", "file://", "file:///home/x", "null/x", "tiles7.example.net",
+    "https://tiles7.example.net#f", "https://viewer.\texample.org",
 ]
 REQUESTS = [
     ("GET", {}), ("HEAD", {}), ("OPTIONS", {}),
@@ -84,12 +89,9 @@ REQUESTS = [
     ("OPTIONS", {"Access-Control-Request-Method": "GET", "Access-Control-Request-Private-Network": "true"}),
     ("GET", {"Access-Control-Request-Private-Network": "true"}),
 ]
-PATH = "/tiles/{}/ome_seadragon/deepzoom/get/1.dzi"
+UPSTREAM_PATH = "/ome_seadragon/deepzoom/get/1.dzi"
+PATH = "/tiles/{}" + UPSTREAM_PATH
 LISTS = {"vary", "access-control-allow-methods", "access-control-allow-headers", "access-control-expose-headers"}
-
-
-def is_serialised_origin(o):
-    return o == "null" or re.fullmatch(r"[a-z][a-z0-9+.-]*://(\[[0-9a-f:.]+\]|[a-z0-9_.-]+)(:[0-9]{1,5})?", o) is not None
 
 
 def cors_headers(pairs):
@@ -127,11 +129,8 @@ try:
                         headers["Origin"] = origin
                     _, corsd_headers, _ = bed.get(PATH.format(policy_name), headers, method=method)
                     ours = cors_headers(corsd_headers.items())
-                    django_headers = dict(headers)
-                    if origin is not None and not is_serialised_origin(origin):
-                        del django_headers["Origin"]  # the documented difference
-                    meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in django_headers.items()}
-                    response = client.generic(method, PATH.format(policy_name), **meta)
+                    meta = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
+                    response = client.generic(method, UPSTREAM_PATH, **meta)
                     theirs = cors_headers(response.items())
                     compared += 1
                     with_allow += "access-control-allow-origin" in theirs

@@ -95,6 +95,11 @@ public final class TileProxy: Sendable {
             writer.respond(Problem(status: .notFound, detail: "not a tile route"), extraFields: cors)
             return
         }
+        if let missing = route.missing {
+            let issue = Problem.FieldError(field: "query.\(missing)", rule: "required", message: "is required by the upstream view")
+            writer.respond(Problem(status: .badRequest, detail: "\(route.route) needs the query parameter '\(missing)'", errors: [issue]), extraFields: cors)
+            return
+        }
         guard target.upstream.scheme == "http" else {
             writer.respond(Problem(status: .badGateway, detail: "deployment '\(name)' has an https upstream; the tile proxy speaks plain http to upstreams"), extraFields: cors)
             return

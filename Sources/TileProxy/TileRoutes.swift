@@ -1,14 +1,19 @@
 /// The tile endpoints a cross-origin viewer fetches (domain brief §4), and nothing else.
 ///
-/// A path is accepted only if every segment is plain (`[A-Za-z0-9_.,-]`, never `.` or `..`,
-/// so no traversal and no encoded `/`, `\` or NUL can pass), it matches one of the routes,
-/// and then only the query parameters that route takes are passed on.
+/// The table mirrors the upstream URL patterns parameter by parameter — ome_seadragon's
+/// `urls.py` (crs4/ome_seadragon 0.8.5) and omero-web's `webgateway/urls.py` (5.33) — and
+/// each route passes on exactly the query parameters its view reads. A path is accepted only
+/// if every segment is plain (`[A-Za-z0-9_.,-]`, never `.` or `..`, so no traversal and no
+/// encoded `/`, `\` or NUL can pass) and it matches a route. JSONP `callback` is never
+/// forwarded: a `<script>` request carries no Origin, so JSONP would bypass the policy.
 public enum TileRoutes {
     /// A matched route: the upstream path (relative, no leading slash) and its query.
     public struct Match: Equatable, Sendable {
         public var path: String
         public var query: String
         public var route: String
+        /// A parameter the view requires that the request lacks (the upstream would answer 500).
+        public var missing: String?
     }
 
     private enum Part: Sendable {
@@ -23,16 +28,22 @@ public enum TileRoutes {
         var name: String
         var parts: [Part]
         var query: Set<String>
+        var required: Set<String> = []
+        /// Django's pattern ends in `/`.
+        var trailingSlash: Bool
     }
 
-    static let deepzoomQuery: Set<String> = ["tile_size", "limit_bounds"]
-    static let renderQuery: Set<String> = ["tile", "region", "c", "m", "p", "q", "ia", "maps", "format", "zm", "x", "y"]
-
-    @Sendable private static func isID(_ s: Substring) -> Bool { !s.isEmpty && s.allSatisfy { $0.isLetter && $0.isASCII || $0.isNumber && $0.isASCII || "_-.".contains($0) } }
-    @Sendable private static func isNumber(_ s: Substring) -> Bool { !s.isEmpty && s.count <= 12 && s.allSatisfy { $0.isASCII && $0.isNumber } }
-    private static func suffixed(_ suffixes: [String], id: @escaping @Sendable (Substring) -> Bool = isID) -> @Sendable (Substring) -> Bool {
-        { s in suffixes.contains { s.hasSuffix($0) && id(s.dropLast($0.count)) } }
+    /// `[0-9]+`, at most 12 digits.
+    @Sendable private static func isNumber(_ s: Substring) -> Bool { !s.isEmpty && s.utf8.count <= 12 && s.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+    /// `[\w\-.]+` in ASCII.
+    @Sendable private static func isLabel(_ s: Substring) -> Bool { !s.isEmpty && s.utf8.allSatisfy { isLabelByte($0) } }
+    private static func isLabelByte(_ b: UInt8) -> Bool {
+        (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D || b == 0x2E
     }
+    private static func suffixed(_ suffix: String, id: @escaping @Sendable (Substring) -> Bool) -> @Sendable (Substring) -> Bool {
+        { s in s.hasSuffix(suffix) && id(s.dropLast(suffix.count)) }
+    }
+    /// `<column>_<row>.<format>`.
     private static func tileName(_ formats: [String]) -> @Sendable (Substring) -> Bool {
         { s in
             guard let dot = s.lastIndex(of: "."), formats.contains(String(s[s.index(after: dot)...])) else { return false }
@@ -41,26 +52,51 @@ public enum TileRoutes {
         }
     }
 
+    private static func route(_ name: String, _ parts: [Part], query: Set<String> = [], required: Set<String> = []) -> Route {
+        let prefix = name.prefix { $0 != "/" }
+        return Route(name: name, parts: [.literal(String(prefix))] + parts, query: query, required: required, trailingSlash: name.hasSuffix("/") || name.hasSuffix("/]"))
+    }
+
     private static let routes: [Route] = {
         var routes: [Route] = []
-        for (prefix, formats, extraQuery) in [("", ["jpeg", "jpg", "png"], Set<String>()), ("mirax/", ["jpeg", "jpg", "png"], []), ("arrays/", ["png"], ["palette"])] {
-            let base = "ome_seadragon/\(prefix)deepzoom/"
-            func route(_ name: String, _ parts: [Part]) {
-                routes.append(Route(name: base + name, parts: (base.split(separator: "/").map { .literal(String($0)) }) + parts, query: deepzoomQuery.union(extraQuery)))
-            }
-            route("get/<id>.dzi|.json|_metadata.json", [.literal("get"), .segment(suffixed([".dzi", ".json", "_metadata.json"]))])
-            route("get/<id>_files/<level>/<c>_<r>.<fmt>", [.literal("get"), .segment(suffixed(["_files"])), .segment(isNumber), .segment(tileName(formats))])
-            route("get/thumbnail/<id>.dzi", [.literal("get"), .literal("thumbnail"), .segment(suffixed([".dzi"]))])
-            route("image_mpp/<id>.dzi", [.literal("image_mpp"), .segment(suffixed([".dzi"]))])
-            route("slide_bounds/<id>.dzi", [.literal("slide_bounds"), .segment(suffixed([".dzi"]))])
+        let tileFormats = ["jpeg", "jpg", "png"]
+        let dz: Set<String> = ["tile_size", "limit_bounds"], size: Set<String> = ["tile_size"]
+        // ome_seadragon's DeepZoom views, for OMERO images ([0-9]+) and MIRAX slides ([\w\-.]+).
+        for (prefix, id) in [("deepzoom", isNumber as @Sendable (Substring) -> Bool), ("mirax/deepzoom", isLabel)] {
+            let p = prefix.split(separator: "/").map { Part.literal(String($0)) }
+            let n = "ome_seadragon/\(prefix)/"
+            routes += [
+                route(n + "get/<id>.dzi", p + [.literal("get"), .segment(suffixed(".dzi", id: id))], query: dz),
+                route(n + "get/<id>_metadata.json", p + [.literal("get"), .segment(suffixed("_metadata.json", id: id))], query: size),
+                route(n + "get/<id>.json", p + [.literal("get"), .segment(suffixed(".json", id: id))], query: size),
+                route(n + "get/thumbnail/<id>.dzi", p + [.literal("get"), .literal("thumbnail"), .segment(suffixed(".dzi", id: id))], query: ["size"], required: ["size"]),
+                route(n + "get/<id>_files/<level>/<c>_<r>.<fmt>", p + [.literal("get"), .segment(suffixed("_files", id: id)), .segment(isNumber), .segment(tileName(tileFormats))], query: dz),
+                route(n + "image_mpp/<id>.dzi", p + [.literal("image_mpp"), .segment(suffixed(".dzi", id: id))]),
+                route(n + "slide_bounds/<id>.dzi", p + [.literal("slide_bounds"), .segment(suffixed(".dzi", id: id))]),
+            ]
         }
-        let w = [Part.literal("webgateway")]
         routes += [
-            Route(name: "webgateway/render_image_region/<iid>/<z>/<t>/", parts: w + [.literal("render_image_region"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: renderQuery),
-            Route(name: "webgateway/render_image_region_rdef/<iid>/<z>/<t>/", parts: w + [.literal("render_image_region_rdef"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: renderQuery),
-            Route(name: "webgateway/render_thumbnail/<iid>/[<w>/][<h>/]", parts: w + [.literal("render_thumbnail"), .segment(isNumber), .optional(2, isNumber)], query: ["c", "m", "z", "t", "rdefId", "version"]),
-            Route(name: "webgateway/render_birds_eye_view/<iid>/[<size>/]", parts: w + [.literal("render_birds_eye_view"), .segment(isNumber), .optional(1, isNumber)], query: []),
-            Route(name: "webgateway/imgData/<iid>/", parts: w + [.literal("imgData"), .segment(isNumber)], query: ["callback"]),
+            route("ome_seadragon/mirax/details/<slide>.json", [.literal("mirax"), .literal("details"), .segment(suffixed(".json", id: isLabel))]),
+            route("ome_seadragon/get/image/<id>/", [.literal("get"), .literal("image"), .segment(isNumber)], query: ["rois"]),
+            // Array datasets: by id ([0-9]+) or label ([\w\-.]+); PNG tiles only.
+            route("ome_seadragon/arrays/deepzoom/get/<dataset>.dzi", [.literal("arrays"), .literal("deepzoom"), .literal("get"), .segment(suffixed(".dzi", id: isLabel))]),
+            route("ome_seadragon/arrays/deepzoom/get/<dataset>_files/<level>/<c>_<r>.png",
+                  [.literal("arrays"), .literal("deepzoom"), .literal("get"), .segment(suffixed("_files", id: isLabel)), .segment(isNumber), .segment(tileName(["png"]))],
+                  query: ["palette", "threshold"]),
+            route("ome_seadragon/arrays/shapes/get/<dataset_id>/", [.literal("arrays"), .literal("shapes"), .literal("get"), .segment(isNumber)],
+                  query: ["threshold", "cluster_min_distance", "cluster_min_area", "shape_mode"]),
+        ]
+        // webgateway: the views read these through _get_prepared_image (c, maps, m, p, ia, q, z, t).
+        let prepared: Set<String> = ["c", "maps", "m", "p", "ia", "q", "z", "t"]
+        let thumbnail: Set<String> = ["z", "t", "rdefId"]
+        routes += [
+            route("webgateway/render_image_region/<iid>/<z>/<t>/", [.literal("render_image_region"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"])),
+            route("webgateway/render_image_region_rdef/<iid>/<z>/<t>/", [.literal("render_image_region_rdef"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"])),
+            route("webgateway/render_image/<iid>/[<z>/][<t>/]", [.literal("render_image"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"])),
+            route("webgateway/render_image_rdef/<iid>/[<z>/][<t>/]", [.literal("render_image_rdef"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"])),
+            route("webgateway/render_thumbnail/<iid>/[<w>/][<h>/]", [.literal("render_thumbnail"), .segment(isNumber), .optional(2, isNumber)], query: thumbnail),
+            route("webgateway/render_birds_eye_view/<iid>/[<size>/]", [.literal("render_birds_eye_view"), .segment(isNumber), .optional(1, isNumber)], query: thumbnail),
+            route("webgateway/imgData/<iid>/[<key>/]", [.literal("imgData"), .segment(isNumber), .optional(1, { !$0.isEmpty })], query: ["getDefaults"]),
         ]
         return routes
     }()
@@ -73,10 +109,10 @@ public enum TileRoutes {
         guard !segments.isEmpty, segments.allSatisfy(isPlainSegment) else { return nil }
         for route in routes {
             guard bind(route.parts, segments[...]) else { continue }
-            // Webgateway URLs end in '/', ome_seadragon ones do not.
-            let wantsSlash = route.name.hasPrefix("webgateway/")
-            let path = segments.joined(separator: "/") + (wantsSlash ? "/" : "")
-            return Match(path: path, query: filterQuery(query, allowed: route.query), route: route.name)
+            let path = segments.joined(separator: "/") + (route.trailingSlash ? "/" : "")
+            let kept = filterQuery(query, allowed: route.query)
+            let missing = route.required.sorted().first { name in !kept.names.contains(name) }
+            return Match(path: path, query: kept.query, route: route.name, missing: missing)
         }
         return nil
     }
@@ -106,17 +142,19 @@ public enum TileRoutes {
     }
 
     /// Keeps the allowed parameters, each value re-encoded so only safe bytes go upstream.
-    static func filterQuery(_ raw: Substring?, allowed: Set<String>) -> String {
-        guard let raw, !raw.isEmpty, !allowed.isEmpty else { return "" }
+    static func filterQuery(_ raw: Substring?, allowed: Set<String>) -> (query: String, names: Set<String>) {
+        guard let raw, !raw.isEmpty, !allowed.isEmpty else { return ("", []) }
         var kept: [String] = []
+        var names: Set<String> = []
         for pair in raw.split(separator: "&") {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = percentDecode(parts[0]), allowed.contains(name),
+            guard let first = parts.first, let name = percentDecode(first), allowed.contains(name),
                   let value = parts.count > 1 ? percentDecode(parts[1]) : ""
             else { continue }
             kept.append("\(name)=\(percentEncode(value))")
+            names.insert(name)
         }
-        return kept.joined(separator: "&")
+        return (kept.joined(separator: "&"), names)
     }
 
     static func percentDecode(_ s: Substring) -> String? {

@@ -24,12 +24,14 @@ For each deployment corsd renders (`corsd render --input`):
   line (3.x and 4.x hosts, empty and customised configs) and checked the same way; every
   dialect is also exec'd twice on bare namespaces shaped like old and new settings.py.
 - limits.conf lines follow limits.conf(5); every systemd drop-in passes `systemd-analyze
-  verify` with no warning beside a unit of its type; the compose snippet parses with PyYAML.
+  verify` with no warning beside a unit of its type; the compose snippet parses with PyYAML and
+  the supervisord fragment with configparser (what supervisord reads it with).
 - Controls, which must fail: a 4.x host without the fragment (E013), and a host whose
   middleware was set to the CORS entries alone (the session view breaks).
 Usage: oracle_renderers.py CORSD_BINARY  (run with the omero3 venv's python; see .ci/run)
 """
 import ast
+import configparser
 import json
 import os
 import re
@@ -413,8 +415,10 @@ def run_limits(case):
     compose = yaml.safe_load(render(case, "docker-compose.yml"))
     nofile = compose["services"]["omero-web"]["ulimits"]["nofile"]
     check(isinstance(nofile["soft"], int) and nofile["soft"] <= nofile["hard"], f"{case['name']}: compose {nofile}")
-    supervisord = [l for l in render(case, "supervisord.conf").splitlines() if not l.startswith(";")]
-    check(supervisord[0] == "[supervisord]" and re.fullmatch(r"minfds=\d+", supervisord[1]) is not None, f"{case['name']}: supervisord {supervisord}")
+    # supervisord reads its configuration with Python's configparser (`;` comments).
+    parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"))
+    parser.read_string(render(case, "supervisord.conf"))
+    check(parser.sections() == ["supervisord"] and parser.get("supervisord", "minfds").isdigit(), f"{case['name']}: supervisord {dict(parser.items('supervisord'))}")
 
 
 def run_controls():

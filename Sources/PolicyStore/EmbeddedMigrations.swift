@@ -56,17 +56,8 @@ CREATE TABLE tokens (
 --   then falls back to the "*" entries, as before).
 -- * cors.urls_regex (CORS_URLS_REGEX) is new; existing deployments keep django-cors-headers'
 --   default, every path (".*"). New deployments default to the tile routes.
--- Applied to current documents and to every revision, so old revisions can be restored.
-
-UPDATE deployments SET document = json_set(document, '$.systemd_units', json((
-    SELECT json_group_array(json_object('unit', unit, 'user', COALESCE((
-        SELECT json_extract(l.value, '$.domain') FROM json_each(deployments.document, '$.limits') AS l
-        WHERE json_extract(l.value, '$.item') = 'nofile'
-          AND substr(json_extract(l.value, '$.domain'), 1, 1) NOT IN ('@', '*', '%')
-          AND instr(json_extract(l.value, '$.domain'), ':') = 0
-        ORDER BY l.key LIMIT 1), 'omero-web')))
-    FROM (SELECT u.value AS unit FROM json_each(deployments.document, '$.systemd_units') AS u ORDER BY u.key))))
-WHERE json_type(document, '$.systemd_units[0]') = 'text';
+-- Every revision is rewritten (so old revisions can be restored); a deployment's current
+-- document is the snapshot of its current revision, and is copied from it.
 
 UPDATE revisions SET document = json_set(document, '$.systemd_units', json((
     SELECT json_group_array(json_object('unit', unit, 'user', COALESCE((
@@ -78,10 +69,11 @@ UPDATE revisions SET document = json_set(document, '$.systemd_units', json((
     FROM (SELECT u.value AS unit FROM json_each(revisions.document, '$.systemd_units') AS u ORDER BY u.key))))
 WHERE json_type(document, '$.systemd_units[0]') = 'text';
 
-UPDATE deployments SET document = json_set(document, '$.cors.urls_regex', '.*')
-WHERE json_type(document, '$.cors.urls_regex') IS NULL;
-
 UPDATE revisions SET document = json_set(document, '$.cors.urls_regex', '.*')
 WHERE json_type(document, '$.cors.urls_regex') IS NULL;
+
+UPDATE deployments SET document = (
+    SELECT r.document FROM revisions AS r WHERE r.deployment = deployments.name AND r.revision = deployments.revision)
+WHERE EXISTS (SELECT 1 FROM revisions AS r WHERE r.deployment = deployments.name AND r.revision = deployments.revision);
 """#),
 ]

@@ -1,5 +1,6 @@
 import HTTPTypes
 import XCTest
+import TestSupport
 
 @testable import HTTPCore
 
@@ -226,17 +227,6 @@ extension Result where Failure == HTTPParseError {
     }
 }
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A random valid request: random method, path, fields and a Content-Length or chunked body.
 func randomRequest(_ rng: inout SplitMix64) -> [UInt8] {

@@ -50,6 +50,26 @@ final class PolicyStoreTests: XCTestCase {
         XCTAssertEqual(rows.count, embeddedMigrations.count)
     }
 
+    /// A database written by corsd 0.1 (systemd_units as names, no urls_regex) is carried to
+    /// the current shape, current documents and revisions alike, and the units keep the
+    /// limits their drop-ins had.
+    func testMigration0002CarriesVersion1DocumentsForward() async throws {
+        let oldPath = NSTemporaryDirectory() + "corsd-v1-\(UUID().uuidString).sqlite"
+        let old = try CorsdDatabase.open(path: oldPath)
+        try CorsdDatabase.migrate(old, migrations: Array(embeddedMigrations.prefix(1)))
+        let v1 = #"{"name":"omero-prod","description":"","upstream":"http://o:4080","cors":{"allow_all_origins":false,"allowed_origins":[],"allowed_origin_patterns":[],"allow_methods":["GET"],"allow_headers":["accept"],"expose_headers":[],"allow_credentials":false,"preflight_max_age":86400,"allow_private_network":false,"mode":"reject"},"django":{"cors_headers_version":"3.7.0"},"limits":[{"domain":"@omero","type":"-","item":"nofile","value":4096},{"domain":"omero","type":"soft","item":"nofile","value":65535},{"domain":"omero","type":"hard","item":"nofile","value":65535}],"systemd_units":["omero-web.service","omero-server.service"],"allow_above_nr_open":false}"#
+        try await old.write { db in
+            try db.execute(sql: "INSERT INTO deployments VALUES ('omero-prod', 1, ?, 't', 't')", arguments: [v1])
+            try db.execute(sql: "INSERT INTO revisions VALUES ('omero-prod', 1, 'create', ?, 'a', 't')", arguments: [v1])
+        }
+        XCTAssertEqual(try CorsdDatabase.migrate(old), ["0002_units_with_users_and_urls_regex.sql"])
+        let migrated = try XCTUnwrap(try PolicyStore(pool: old).current("omero-prod")).deployment
+        XCTAssertEqual(migrated.systemdUnits, [SystemdUnit(unit: "omero-web.service", user: "omero"), SystemdUnit(unit: "omero-server.service", user: "omero")])
+        XCTAssertEqual(migrated.cors.urlsRegex.source, ".*", "existing deployments keep django-cors-headers' every-path default")
+        let revision = try await old.read { try String.fetchOne($0, sql: "SELECT document FROM revisions")! }
+        XCTAssertTrue(revision.contains(#""systemd_units":[{"unit":"omero-web.service","user":"omero"}"#), revision)
+    }
+
     func testAChangedAppliedMigrationStopsStartup() throws {
         var changed = embeddedMigrations
         changed[0].sql += "\n-- edited"

@@ -67,7 +67,7 @@ let package = Package(
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
-        .testTarget(name: "TileProxyTests", dependencies: ["TileProxy"]),
+        .testTarget(name: "TileProxyTests", dependencies: ["TileProxy", "TestSupport"]),
         .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),

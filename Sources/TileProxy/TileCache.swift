@@ -78,13 +78,13 @@ public final class TileCache: Sendable {
         if fields[.setCookie] != nil { return false }
         let cc = CacheControl(fields)
         if cc.noStore || cc.isPrivate { return false }
-        return cc.maxAge != nil || fields[.eTag] != nil || fields[.lastModified] != nil
+        return Self.lifetime(fields) > 0 || CacheFields.etag(fields) != nil || fields[.lastModified] != nil
     }
 
     func store(_ key: Key, head: ResponseHead, body: [UInt8]) {
         let fields = TileProxy.endToEnd(head.response.headerFields)
-        let entry = Entry(fields: fields, body: body, etag: fields[.eTag], lastModified: fields[.lastModified],
-                          freshUntil: Self.freshUntil(CacheControl(fields)))
+        let entry = Entry(fields: fields, body: body, etag: CacheFields.etag(fields), lastModified: fields[.lastModified],
+                          freshUntil: Self.freshUntil(fields))
         guard entry.size <= capacityBytes else { return }
         state.withLock { $0.put(key, entry, capacity: capacityBytes) }
     }
@@ -95,7 +95,9 @@ public final class TileCache: Sendable {
         for field in TileProxy.endToEnd(fields) where field.name != .contentLength {
             updated.fields[field.name] = field.value
         }
-        updated.freshUntil = Self.freshUntil(CacheControl(updated.fields))
+        updated.etag = CacheFields.etag(updated.fields)
+        updated.lastModified = updated.fields[.lastModified]
+        updated.freshUntil = Self.freshUntil(updated.fields)
         state.withLock { s in
             s.counters.revalidated += 1
             s.put(key, updated, capacity: capacityBytes)
@@ -118,35 +120,27 @@ public final class TileCache: Sendable {
         writer.respond(HTTPResponse(status: .ok, headerFields: fields), body: entry.body)
     }
 
-    static func freshUntil(_ cc: CacheControl) -> UInt64 {
-        guard !cc.noCache, let age = cc.maxAge, age > 0 else { return 0 }
-        return monotonicNanos() &+ UInt64(age) * 1_000_000_000
-    }
-}
-
-/// The Cache-Control directives the tile cache honours.
-struct CacheControl {
-    var noStore = false
-    var noCache = false
-    var isPrivate = false
-    var maxAge: Int?
-
-    init(_ fields: HTTPFields) {
-        var maxAge: Int?, sMaxAge: Int?
-        for value in fields[values: .cacheControl] {
-            for directive in value.split(separator: ",") {
-                let parts = directive.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"")).lowercased() }
-                switch parts[0] {
-                case "no-store": noStore = true
-                case "no-cache": noCache = true
-                case "private": isPrivate = true
-                case "max-age": maxAge = parts.count > 1 ? Int(parts[1]) : nil
-                case "s-maxage": sMaxAge = parts.count > 1 ? Int(parts[1]) : nil
-                default: break
-                }
+    /// Seconds the response is fresh for, from now: its lifetime (s-maxage, max-age, else
+    /// Expires − Date) less its Age; 0 with no-cache. Every term is bounded by 2^31.
+    static func lifetime(_ fields: HTTPFields) -> Int {
+        let cc = CacheControl(fields)
+        if cc.noCache { return 0 }
+        var lifetime = cc.lifetime ?? 0
+        if cc.lifetime == nil, let expires = fields[.expires] {
+            // An invalid Expires means "already expired" (RFC 9111 §5.3).
+            let date = fields[.date].flatMap { CacheFields.httpDate($0) }
+            if let e = CacheFields.httpDate(expires), let d = date {
+                lifetime = min(max(0, e - d), CacheFields.maxDeltaSeconds)
             }
         }
-        self.maxAge = sMaxAge ?? maxAge
+        return max(0, lifetime - CacheFields.age(fields))
+    }
+
+    static func freshUntil(_ fields: HTTPFields) -> UInt64 {
+        let seconds = lifetime(fields)
+        guard seconds > 0 else { return 0 }
+        let (sum, overflow) = monotonicNanos().addingReportingOverflow(UInt64(seconds) * 1_000_000_000)
+        return overflow ? .max : sum
     }
 }
 

@@ -186,9 +186,8 @@ public final class TileProxy: Sendable {
                 fields.append(contentsOf: cors)
                 fields[.xCache] = context == nil ? nil : "MISS"
                 mergeVary(&fields)
-                let length = head.response.headerFields[.contentLength].flatMap(Int.init)
                 if context != nil { cache.countMiss() }
-                writer.writeHead(HTTPResponse(status: head.response.status, headerFields: fields), contentLength: length)
+                writer.writeHead(HTTPResponse(status: head.response.status, headerFields: fields), contentLength: Self.contentLength(head, method: upstream.method))
             },
             onBody: { bytes, resume in
                 let fromCache = state.withLock { s -> Bool in
@@ -208,11 +207,25 @@ public final class TileProxy: Sendable {
                     writer.abort()  // the head is out: a truncated body is all that can be said
                     return
                 }
-                logger.warning("upstream failed", metadata: ["deployment": "\(name)", "error": "\(error)"])
+                // The log has the address; an anonymous client learns only which deployment failed.
+                logger.warning("upstream failed", metadata: ["deployment": "\(name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
                 let status: HTTPResponse.Status = error.isTimeout ? .gatewayTimeout : .badGateway
-                writer.respond(Problem(status: status, detail: "upstream \(upstream.endpoint): \(error)"), extraFields: cors)
+                let what = error.isTimeout ? "did not answer in time" : "failed or sent a message corsd will not relay"
+                writer.respond(Problem(status: status, detail: "the upstream of deployment '\(name)' \(what)"), extraFields: cors)
             }))
         writer.onCancel { task.cancel() }
+    }
+
+    /// The framing corsd sends is derived from how corsd itself reads the upstream body: a
+    /// verified Content-Length stays one (the writer drops the connection if the body falls
+    /// short or runs over); chunked and close-delimited bodies are sent chunked. For HEAD, the
+    /// length the upstream announced for GET (already checked by the parser).
+    static func contentLength(_ head: ResponseHead, method: HTTPRequest.Method) -> Int? {
+        switch head.framing {
+        case .contentLength(let n): return n
+        case .none: return method == .head ? head.response.headerFields[.contentLength].flatMap { Int($0) } : 0
+        case .chunked, .untilClose: return nil
+        }
     }
 
     static let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "proxy-authorization", "content-length"]

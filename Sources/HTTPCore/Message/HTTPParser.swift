@@ -339,27 +339,40 @@ public struct HTTPParser: Sendable {
         else { throw .bad("malformed status line") }
         let code = Int(startLine[9] - 0x30) * 100 + Int(startLine[10] - 0x30) * 10 + Int(startLine[11] - 0x30)
         guard code >= 100 else { throw .bad("invalid status code") }
-        if code < 200 && code != 101 {
+        if code == 100 || code == 103 {
             // Interim responses (100 Continue, 103 Early Hints) are skipped.
             state = .startLine
             return nil
         }
+        // corsd never asks for an upgrade, and no other interim response is defined for it:
+        // an unsolicited 101 (or 102, 1xx) would hand the connection to the upstream.
+        if code < 200 { throw .bad("unexpected interim response \(code)") }
         let reason = startLine.count > 13 ? String(decoding: startLine[13...], as: UTF8.self) : ""
-        let framing: BodyFraming
-        if requestMethod == .head || code == 204 || code == 304 || code < 200 {
-            framing = .none
-        } else if let te = fields[.transferEncoding] {
-            let last = te.split(separator: ",").last.map { $0.trimmingASCIIWhitespace().lowercased() }
-            framing = last == "chunked" ? .chunked : .untilClose
-        } else if let length = try contentLength(fields[values: .contentLength]) {
-            framing = length == 0 ? .none : .contentLength(length)
-        } else {
-            framing = .untilClose
-        }
+        let framing = try responseFraming(fields, code: code, requestMethod: requestMethod)
         let response = HTTPResponse(status: .init(code: code, reasonPhrase: reason), headerFields: fields)
         let keepAlive = framing != .untilClose && connectionPersists(version: version, fields: fields)
         enterBody(framing)
         return .responseHead(ResponseHead(response: response, version: version, framing: framing, keepAlive: keepAlive))
+    }
+
+    /// RFC 9112 §6.3, strictly: a message whose length could be read two ways is refused, not
+    /// guessed at (a proxy that guesses differently from its client relays a second,
+    /// upstream-authored response). Transfer codings other than a single `chunked` are refused
+    /// too: corsd does not decode gzip transfer codings.
+    private func responseFraming(_ fields: HTTPFields, code: Int, requestMethod: HTTPRequest.Method) throws(HTTPParseError) -> BodyFraming {
+        let transferEncodings = fields[values: .transferEncoding]
+        let contentLengths = fields[values: .contentLength]
+        if !transferEncodings.isEmpty && !contentLengths.isEmpty { throw .bad("both Transfer-Encoding and Content-Length") }
+        let length = try contentLength(contentLengths)
+        if requestMethod == .head || code == 204 || code == 304 { return .none }
+        if !transferEncodings.isEmpty {
+            let codings = transferEncodings.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                .map { $0.trimmingASCIIWhitespace().lowercased() }
+            guard codings == ["chunked"] else { throw .bad("transfer coding other than a single chunked") }
+            return .chunked
+        }
+        guard let length else { return .untilClose }
+        return length == 0 ? .none : .contentLength(length)
     }
 
     private mutating func enterBody(_ framing: BodyFraming) {
@@ -424,7 +437,9 @@ public struct HTTPParser: Sendable {
     }
 
     private mutating func countBody(_ n: Int) throws(HTTPParseError) {
-        bodyBytes += n
+        // Saturating: a response body has no limit, and chunk sizes up to 2^60 add up.
+        let (sum, overflow) = bodyBytes.addingReportingOverflow(n)
+        bodyBytes = overflow ? Int.max : sum
         if case .request = mode, bodyBytes > limits.maxBodyBytes {
             throw HTTPParseError(.contentTooLarge, "body larger than \(limits.maxBodyBytes) bytes")
         }

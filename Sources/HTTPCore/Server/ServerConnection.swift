@@ -25,7 +25,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     private enum ResponseState {
         case notStarted
-        case streaming(chunked: Bool, headOnly: Bool)
+        /// `remaining`: body bytes still owed under a Content-Length (nil: chunked or close-delimited).
+        case streaming(chunked: Bool, headOnly: Bool, remaining: Int?)
         case ended
     }
 
@@ -277,13 +278,19 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             fields[.connection] = "keep-alive"
         }
         let headOnly = head.request.method == .head || bodyless
-        response = .streaming(chunked: chunked && !headOnly, headOnly: headOnly)
+        response = .streaming(chunked: chunked && !headOnly, headOnly: headOnly, remaining: headOnly || chunked ? nil : contentLength)
         outbound.append(MessageSerializer.responseHead(res, fields: fields))
     }
 
     func writeBody(_ id: UInt64, _ bytes: [UInt8], onFlushed: (@Sendable () -> Void)?) {
-        guard id == exchangeID, phase == .handling, case .streaming(let chunked, let headOnly) = response else {
+        guard id == exchangeID, phase == .handling, case .streaming(let chunked, let headOnly, let remaining) = response else {
             return
+        }
+        if let remaining {
+            // The framing sent is a promise: more bytes than it says would be read by the client
+            // as the start of another response. Drop the connection instead.
+            guard bytes.count <= remaining else { return abortResponse(id) }
+            response = .streaming(chunked: chunked, headOnly: headOnly, remaining: remaining - bytes.count)
         }
         if !headOnly && !bytes.isEmpty {
             outbound.append(chunked ? MessageSerializer.chunk(bytes) : bytes)
@@ -297,7 +304,10 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     }
 
     func endResponse(_ id: UInt64) {
-        guard id == exchangeID, phase == .handling, case .streaming(let chunked, _) = response else { return }
+        guard id == exchangeID, phase == .handling, case .streaming(let chunked, _, let remaining) = response else { return }
+        // Short of its Content-Length: the client must see a truncated message, not wait for
+        // bytes that will never come (or take the next response's bytes for them).
+        if let remaining, remaining > 0 { return abortResponse(id) }
         if chunked { outbound.append(MessageSerializer.lastChunk) }
         response = .ended
         flush()

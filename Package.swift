@@ -26,7 +26,7 @@ let package = Package(
             ]
         ),
         // Pure: origins, patterns and (later) CORS decisions.
-        .target(name: "CORSPolicy"),
+        .target(name: "CORSPolicy", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
         // Pure: the deployment model and its validation.
         .target(name: "CorsdModel", dependencies: ["CORSPolicy"]),
         // Pure: deployment in, settings.py / omero config / limits.conf / systemd text out.

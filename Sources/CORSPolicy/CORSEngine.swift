@@ -1,3 +1,5 @@
+import HTTPTypes
+
 /// The CORS-relevant parts of a request head.
 public struct CORSRequest: Sendable, Equatable {
     /// The `Origin` field as sent, or nil.
@@ -6,7 +8,7 @@ public struct CORSRequest: Sendable, Equatable {
     public var method: String
     /// `Access-Control-Request-Method`; present (even empty) makes an OPTIONS a preflight.
     public var requestMethod: String?
-    /// `Access-Control-Request-Headers`, as sent.
+    /// `Access-Control-Request-Headers`, as sent (several fields joined with commas).
     public var requestHeaders: String?
     /// `Access-Control-Request-Private-Network`.
     public var requestPrivateNetwork: String?
@@ -19,8 +21,42 @@ public struct CORSRequest: Sendable, Equatable {
         self.requestPrivateNetwork = requestPrivateNetwork
     }
 
+    /// Reads a request head.
+    public init(method: HTTPRequest.Method, fields: HTTPFields) {
+        let headers = fields[values: .accessControlRequestHeaders]
+        self.init(origin: fields[.origin], method: method.rawValue, requestMethod: fields[.accessControlRequestMethod],
+                  requestHeaders: headers.isEmpty ? nil : headers.joined(separator: ","),
+                  requestPrivateNetwork: fields[.accessControlRequestPrivateNetwork])
+    }
+
     /// django-cors-headers' definition: OPTIONS with an `Access-Control-Request-Method` field.
     public var isPreflight: Bool { method == "OPTIONS" && requestMethod != nil }
+}
+
+/// The rule that decided, for logs, metrics and the explain endpoint.
+public enum CORSRule: Sendable, Hashable, CustomStringConvertible {
+    case noOrigin, unparsableOrigin, originTooLong, originNotASCII, originNotAllowed
+    case allowAllOrigins, allowedOrigins, nullListed
+    /// Allowed by this pattern (its source).
+    case allowedOriginPattern(String)
+    case preflightMethodNotAllowed, preflightHeaderNotAllowed
+
+    /// snake_case, as reported by the API (`allowed_origin_patterns:<source>` for a pattern).
+    public var description: String {
+        switch self {
+        case .noOrigin: return "no_origin"
+        case .unparsableOrigin: return "unparsable_origin"
+        case .originTooLong: return "origin_too_long"
+        case .originNotASCII: return "origin_not_ascii"
+        case .originNotAllowed: return "origin_not_allowed"
+        case .allowAllOrigins: return "allow_all_origins"
+        case .allowedOrigins: return "allowed_origins"
+        case .nullListed: return "null_listed"
+        case .allowedOriginPattern(let source): return "allowed_origin_patterns:\(source)"
+        case .preflightMethodNotAllowed: return "preflight_method_not_allowed"
+        case .preflightHeaderNotAllowed: return "preflight_header_not_allowed"
+        }
+    }
 }
 
 /// What to do with a request, and the exact CORS headers to send with the answer.
@@ -35,20 +71,27 @@ public struct CORSDecision: Sendable, Equatable {
     }
 
     public var action: Action
-    /// Response fields in order, names as they are sent.
-    public var headers: [(name: String, value: String)]
-    /// The rule that decided, for logs and the explain endpoint.
-    public var rule: String
+    /// Response fields in order.
+    public var headers: HTTPFields
+    public var rule: CORSRule
     /// Whether the origin is allowed (nil: no usable Origin, so CORS does not apply).
     public var originAllowed: Bool?
+}
 
-    public static func == (a: CORSDecision, b: CORSDecision) -> Bool {
-        a.action == b.action && a.rule == b.rule && a.originAllowed == b.originAllowed
-            && a.headers.map { "\($0.name): \($0.value)" } == b.headers.map { "\($0.name): \($0.value)" }
-    }
+extension HTTPField.Name {
+    /// Private Network Access (a Chrome draft): not among swift-http-types' names.
+    public static let accessControlRequestPrivateNetwork = CORSFieldNames.requestPrivateNetwork
+    public static let accessControlAllowPrivateNetwork = CORSFieldNames.allowPrivateNetwork
+}
 
-    public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+/// Field names built once from literals known to be valid tokens.
+public enum CORSFieldNames {
+    static let requestPrivateNetwork = name("Access-Control-Request-Private-Network")
+    static let allowPrivateNetwork = name("Access-Control-Allow-Private-Network")
+
+    public static func name(_ literal: String) -> HTTPField.Name {
+        guard let name = HTTPField.Name(literal) else { preconditionFailure("\(literal) is a valid field name") }
+        return name
     }
 }
 
@@ -88,87 +131,88 @@ public struct CORSEngine: Sendable {
         headerSet = Set(settings.allowHeaders.map { $0.lowercased() })
     }
 
-    public static let vary = (name: "Vary", value: "Origin")
+    /// Every CORS-enabled response varies by Origin, with or without one.
+    public static let vary = HTTPField(name: .vary, value: "Origin")
+
+    /// The decision for a request head.
+    public func decide(method: HTTPRequest.Method, fields: HTTPFields) -> CORSDecision {
+        decide(CORSRequest(method: method, fields: fields))
+    }
 
     public func decide(_ request: CORSRequest) -> CORSDecision {
         let preflight = request.isPreflight
         let action: CORSDecision.Action = preflight ? .answerPreflight : .serve
-        // Every CORS-enabled response varies by Origin, with or without one.
-        var headers = [Self.vary]
+        var headers = HTTPFields([Self.vary])
         guard let origin = request.origin, !origin.isEmpty else {
-            return CORSDecision(action: action, headers: headers, rule: "no_origin", originAllowed: nil)
+            return CORSDecision(action: action, headers: headers, rule: .noOrigin, originAllowed: nil)
         }
-        let rule: String
+        let rule: CORSRule
         switch match(origin) {
         case .unusable:
-            return CORSDecision(action: action, headers: headers, rule: "unparsable_origin", originAllowed: nil)
+            return CORSDecision(action: action, headers: headers, rule: .unparsableOrigin, originAllowed: nil)
         case .refused(let why):
             let refused = settings.mode == .reject
             return CORSDecision(action: refused ? .refuse : action, headers: headers, rule: why, originAllowed: false)
         case .allowed(let why):
             rule = why
         }
-        if settings.allowAllOrigins && !settings.allowCredentials {
-            headers.append(("Access-Control-Allow-Origin", "*"))
-        } else {
-            headers.append(("Access-Control-Allow-Origin", origin))
-        }
-        if settings.allowCredentials { headers.append(("Access-Control-Allow-Credentials", "true")) }
-        if !exposeHeaders.isEmpty { headers.append(("Access-Control-Expose-Headers", exposeHeaders)) }
+        headers.append(HTTPField(name: .accessControlAllowOrigin, value: settings.allowAllOrigins && !settings.allowCredentials ? "*" : origin))
+        if settings.allowCredentials { headers.append(HTTPField(name: .accessControlAllowCredentials, value: "true")) }
+        if !exposeHeaders.isEmpty { headers.append(HTTPField(name: .accessControlExposeHeaders, value: exposeHeaders)) }
         if request.method == "OPTIONS" {
-            headers.append(("Access-Control-Allow-Headers", allowHeaders))
-            headers.append(("Access-Control-Allow-Methods", allowMethods))
-            if let maxAge { headers.append(("Access-Control-Max-Age", maxAge)) }
+            headers.append(HTTPField(name: .accessControlAllowHeaders, value: allowHeaders))
+            headers.append(HTTPField(name: .accessControlAllowMethods, value: allowMethods))
+            if let maxAge { headers.append(HTTPField(name: .accessControlMaxAge, value: maxAge)) }
         }
         if settings.allowPrivateNetwork && request.requestPrivateNetwork == "true" {
-            headers.append(("Access-Control-Allow-Private-Network", "true"))
+            headers.append(HTTPField(name: .accessControlAllowPrivateNetwork, value: "true"))
         }
         if preflight && settings.mode == .reject, let refusal = refusePreflight(request) {
-            return CORSDecision(action: .refuse, headers: [Self.vary], rule: refusal, originAllowed: true)
+            return CORSDecision(action: .refuse, headers: HTTPFields([Self.vary]), rule: refusal, originAllowed: true)
         }
         return CORSDecision(action: action, headers: headers, rule: rule, originAllowed: true)
     }
 
     enum Match: Equatable {
         /// Allowed, by this rule.
-        case allowed(String)
+        case allowed(CORSRule)
         /// A usable origin the policy does not allow (the rule says why).
-        case refused(String)
+        case refused(CORSRule)
         /// Treated as absent: no CORS headers, nothing refused.
         case unusable
     }
 
     func match(_ origin: String) -> Match {
-        guard origin.utf8.count <= Origin.maxLength else { return .refused("origin_too_long") }
-        guard origin.utf8.allSatisfy({ $0 < 0x80 }) else { return .refused("origin_not_ascii") }
+        guard origin.utf8.count <= Origin.maxLength else { return .refused(.originTooLong) }
+        guard origin.utf8.allSatisfy({ $0 < 0x80 }) else { return .refused(.originNotASCII) }
         switch settings.mode {
         case .reject:
             let canonical = (try? Origin(parsing: origin, lenient: false))?.serialized == origin
             guard canonical else { return .unusable }
-            if settings.allowAllOrigins { return .allowed("allow_all_origins") }
-            if exactOrigins.contains(origin) { return .allowed(origin == "null" ? "null_listed" : "allowed_origins") }
+            if settings.allowAllOrigins { return .allowed(.allowAllOrigins) }
+            if exactOrigins.contains(origin) { return .allowed(origin == "null" ? .nullListed : .allowedOrigins) }
         case .compatible:
             // django-cors-headers: urlsplit first (a ValueError means no headers), then
             // allow-all, the listed origins by scheme and netloc, the patterns on the raw value.
             guard let split = DjangoOriginSplit(origin) else { return .unusable }
-            if settings.allowAllOrigins { return .allowed("allow_all_origins") }
-            if origin == "null" && exactOrigins.contains(origin) { return .allowed("null_listed") }
-            if djangoOrigins.contains(split) { return .allowed("allowed_origins") }
+            if settings.allowAllOrigins { return .allowed(.allowAllOrigins) }
+            if origin == "null" && exactOrigins.contains(origin) { return .allowed(.nullListed) }
+            if djangoOrigins.contains(split) { return .allowed(.allowedOrigins) }
         }
         for pattern in settings.allowedOriginPatterns where pattern.matches(serialized: origin) {
-            return .allowed("allowed_origin_patterns:\(pattern.source)")
+            return .allowed(.allowedOriginPattern(pattern.source))
         }
-        return .refused("origin_not_allowed")
+        return .refused(.originNotAllowed)
     }
 
     /// `reject` mode checks what a preflight asks for against the policy.
-    private func refusePreflight(_ request: CORSRequest) -> String? {
+    private func refusePreflight(_ request: CORSRequest) -> CORSRule? {
         guard let method = request.requestMethod, !method.isEmpty, methodSet.contains(method.uppercased()) else {
-            return "preflight_method_not_allowed"
+            return .preflightMethodNotAllowed
         }
         for header in (request.requestHeaders ?? "").split(separator: ",") {
             let name = header.trimmingCharacters(in: " \t").lowercased()
-            if !name.isEmpty && !headerSet.contains(name) { return "preflight_header_not_allowed" }
+            if !name.isEmpty && !headerSet.contains(name) { return .preflightHeaderNotAllowed }
         }
         return nil
     }

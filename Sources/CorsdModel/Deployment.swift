@@ -31,6 +31,12 @@ public struct Deployment: Codable, Sendable, Equatable {
     public var systemdUnits: [SystemdUnit] = []
     /// Lifts the nofile ≤ fs.nr_open (1048576) rule for hosts that raised fs.nr_open.
     public var allowAboveNrOpen = false
+    /// The host name viewers use for this deployment (`tiles.example.org[:port]`): sent
+    /// upstream as `X-Forwarded-Host`. Unset, no `X-Forwarded-Host` is sent (the client's
+    /// `Host` is never passed on).
+    public var publicHost: String?
+    /// How long the tile proxy keeps responses the upstream says nothing about.
+    public var cache = TileCachePolicy()
 
     public init(name: String, upstream: String) {
         self.name = name
@@ -41,6 +47,31 @@ public struct Deployment: Codable, Sendable, Equatable {
         case name, description, upstream, cors, django, limits
         case systemdUnits = "systemd_units"
         case allowAboveNrOpen = "allow_above_nr_open"
+        case publicHost = "public_host"
+        case cache
+    }
+}
+
+/// nginx's `proxy_cache_valid`, per deployment: OMERO.web and ome_seadragon send no ETag,
+/// Last-Modified or Cache-Control on tiles, so without this nothing from a real OMERO is ever
+/// cached. A TTL applies only when the upstream gives no freshness of its own, and never over
+/// `no-store`, `private` or `no-cache`. 0 (the default) is off.
+public struct TileCachePolicy: Codable, Sendable, Equatable {
+    /// Tiles and rendered images (`…_files/…`, `render_image_region`, thumbnails…).
+    public var tilesTTL = 0
+    /// Descriptors and metadata (`.dzi`, `.json`, `imgData`…).
+    public var metadataTTL = 0
+    /// One year: the longest TTL accepted.
+    public static let maxTTL = 31_536_000
+
+    public init(tilesTTL: Int = 0, metadataTTL: Int = 0) {
+        self.tilesTTL = tilesTTL
+        self.metadataTTL = metadataTTL
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case tilesTTL = "tiles_ttl_s"
+        case metadataTTL = "metadata_ttl_s"
     }
 }
 

@@ -91,6 +91,25 @@ public enum DeploymentValidator {
         if let allow = r.bool(top["allow_above_nr_open"], at: "allow_above_nr_open") { deployment.allowAboveNrOpen = allow }
         if let limits = top["limits"] { deployment.limits = readLimits(limits, allowAboveNrOpen: deployment.allowAboveNrOpen, &r) }
         if let units = top["systemd_units"] { deployment.systemdUnits = readUnits(units, &r) }
+        if let host = top["public_host"], host != .null, let text = r.string(host, at: "public_host") {
+            if Authority.isValid(text) { deployment.publicHost = text.lowercased() } else {
+                r.fail("public_host", "authority", "must be a host name or address with an optional port, such as tiles.example.org or tiles.example.org:8443")
+            }
+        }
+        if let cache = top["cache"], let m = r.object(cache, at: "cache") {
+            r.rejectUnknown(m, known: TileCachePolicy.CodingKeys.allCases.map(\.rawValue), at: "cache")
+            for key in TileCachePolicy.CodingKeys.allCases {
+                guard let ttl = r.integer(m[key.rawValue], at: "cache.\(key.rawValue)") else { continue }
+                guard (0...TileCachePolicy.maxTTL).contains(ttl) else {
+                    r.fail("cache.\(key.rawValue)", "range", "must be from 0 (off) to \(TileCachePolicy.maxTTL) seconds (a year)")
+                    continue
+                }
+                switch key {
+                case .tilesTTL: deployment.cache.tilesTTL = ttl
+                case .metadataTTL: deployment.cache.metadataTTL = ttl
+                }
+            }
+        }
         guard r.errors.isEmpty else { return .failure(ValidationFailure(r.errors)) }
         return .success(ValidatedDeployment(deployment: deployment, warnings: warnings(for: deployment)))
     }

@@ -106,3 +106,41 @@ public enum SystemdUnitName {
         return sections[String(name[name.index(after: dot)...])]
     }
 }
+
+/// An RFC 3986 authority without userinfo: `host[:port]`, the host a DNS name, an IPv4
+/// address or a bracketed IPv6 address. Used for `public_host` and for the `Host` a client sends.
+public enum Authority {
+    public static func isValid<S: StringProtocol>(_ text: S) -> Bool {
+        let b = Array(text.utf8)
+        guard !b.isEmpty, b.count <= 262 else { return false }
+        var hostEnd = b.count
+        var i = 0
+        if b[0] == 0x5B {
+            guard let close = b.firstIndex(of: 0x5D), close > 1 else { return false }
+            guard b[1..<close].allSatisfy({ $0.isHexDigitByte || $0 == 0x3A || $0 == 0x2E }), b[1..<close].contains(0x3A) else { return false }
+            hostEnd = close + 1
+            i = hostEnd
+        } else {
+            if let colon = b.firstIndex(of: 0x3A) { hostEnd = colon }
+            let host = b[..<hostEnd]
+            guard !host.isEmpty, host.count <= 253 else { return false }
+            for label in host.split(separator: 0x2E, omittingEmptySubsequences: false) {
+                guard !label.isEmpty, label.count <= 63, label.first != 0x2D, label.last != 0x2D,
+                      label.allSatisfy({ $0.isAlnumByte || $0 == 0x2D || $0 == 0x5F })
+                else { return false }
+            }
+            i = hostEnd
+        }
+        guard i < b.count else { return true }
+        guard b[i] == 0x3A else { return false }
+        let port = b[(i + 1)...]
+        guard !port.isEmpty, port.count <= 5, port.allSatisfy({ (0x30...0x39).contains($0) }) else { return false }
+        let value = port.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+        return (1...65535).contains(value)
+    }
+}
+
+extension UInt8 {
+    var isHexDigitByte: Bool { (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self) }
+    var isAlnumByte: Bool { (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self) }
+}

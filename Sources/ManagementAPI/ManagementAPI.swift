@@ -58,6 +58,7 @@ public final class ManagementAPI: Sendable {
         route(.get, "/deployments/{name}/render/{format}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, p["format"]!, r, w) }
         route(.get, "/deployments/{name}/render/systemd/{unit}", readOne) { api, r, p, w, _ in try await api.render(p["name"]!, "systemd/" + p["unit"]!, r, w) }
         route(.post, "/deployments/{name}/cors/check", readOne) { api, r, p, w, _ in try await api.checkCORS(p["name"]!, r, w) }
+        route(.delete, "/deployments/{name}/cache", admin) { api, r, p, w, _ in try await api.purgeCache(p["name"]!, r, w) }
         route(.get, "/tiles/cache", read) { api, _, _, w, _ in w.respond(json: api.tileCache?.counters ?? TileCache.Counters()) }
         route(.get, "/audit", read) { api, r, _, w, _ in try await api.listAudit(r, w) }
         route(.get, "/tokens", admin) { api, _, _, w, _ in w.respond(json: ["tokens": api.tokens.list()]) }
@@ -265,6 +266,21 @@ public final class ManagementAPI: Sendable {
         try respond(stored, w)
     }
 
+    /// Drops the deployment's cached tile responses (all, or `?image=ID`'s).
+    private func purgeCache(_ raw: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter) async throws {
+        let name = try deploymentName(raw)
+        let query = QueryString(r.query)
+        if query.isMalformed("image") { throw Problem.field("image", "percent_encoding", "is not valid percent-encoding") }
+        let image = query["image"]
+        if let image, image.isEmpty || !image.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) {
+            throw Problem.field("image", "image_id", "must be an image, slide or dataset id such as 42")
+        }
+        guard try await store.get(name) != nil else { throw StoreError.notFound("deployment '\(name)'") }
+        let purged = tileCache?.purge(deployment: name, imageID: image) ?? 0
+        logger.info("tile cache purged", metadata: ["deployment": "\(name)", "image": "\(image ?? "*")", "entries": "\(purged)"])
+        w.respond(json: ["purged": purged])
+    }
+
     // MARK: Renders
 
     private func render(_ raw: String, _ formatText: String, _ r: HTTPServerRequest, _ w: HTTPResponseWriter) async throws {
@@ -327,10 +343,10 @@ public final class ManagementAPI: Sendable {
             requestHeaders: try string("request_headers"), requestPrivateNetwork: try string("request_private_network")))
         let body: JSONValue = .object([
             "action": .string(decision.action.rawValue),
-            "rule": .string(decision.rule),
+            "rule": .string(decision.rule.description),
             "origin_allowed": decision.originAllowed.map(JSONValue.bool) ?? .null,
             "mode": .string(stored.deployment.cors.mode.rawValue),
-            "headers": .array(decision.headers.map { .object(["name": .string($0.name), "value": .string($0.value)]) }),
+            "headers": .array(decision.headers.map { .object(["name": .string($0.name.rawName), "value": .string($0.value)]) }),
         ])
         w.respond(json: body)
     }

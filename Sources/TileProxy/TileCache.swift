@@ -1,34 +1,64 @@
-import Foundation
+import CorsdModel
 import HTTPCore
 import HTTPTypes
 import Synchronization
 
-/// A shared LRU cache of upstream tile responses, bounded by bytes.
+/// A shared LRU store of upstream tile responses, bounded by bytes. Plain storage: lookup,
+/// store, refresh and purge; what may be stored and for how long is `CacheRules`' decision,
+/// and answering from an entry is the proxy's.
 ///
 /// Entries are shared across origins: they hold the upstream's end-to-end fields without any
-/// CORS header, and each response gets the requesting origin's CORS headers when served.
-/// Upstream `Cache-Control` rules: `no-store` and `private` are not stored; `max-age` (or
-/// `s-maxage`) sets freshness; `no-cache`, or no max-age, means "revalidate every time",
-/// which needs an `ETag` or `Last-Modified` to be worth storing.
+/// CORS field or `Set-Cookie`, and each response gets the requesting origin's CORS headers when
+/// served.
 public final class TileCache: Sendable {
+    /// What the upstream saw: the deployment, the upstream target and the negotiation fields
+    /// it forwarded (`Accept`, `Accept-Encoding`, `Accept-Language`).
     public struct Key: Hashable, Sendable {
-        var endpoint: UpstreamEndpoint
+        var deployment: String
         var target: String
+        var negotiation: [String]
+
+        /// Bytes the key itself holds, for the size bound.
+        var size: Int { deployment.utf8.count + target.utf8.count + negotiation.reduce(0) { $0 + $1.utf8.count } }
     }
 
     public struct Entry: Sendable {
+        var status: HTTPResponse.Status
         var fields: HTTPFields
         var body: [UInt8]
         var etag: String?
         var lastModified: String?
         var freshUntil: UInt64
-        var size: Int { body.count + 512 }
+        /// The request fields the response varies on (lower-cased name → value, nil if absent).
+        var vary: [String: String?]
+        /// For purging one image's entries.
+        var imageID: String
+        /// Fixed overhead per entry for the node, dictionary slot and field storage.
+        static let overhead = 256
+
+        func size(key: Key) -> Int {
+            let fieldBytes = fields.reduce(0) { $0 + $1.name.canonicalName.utf8.count + $1.value.utf8.count + 4 }
+            let varyBytes = vary.reduce(0) { $0 + $1.key.utf8.count + ($1.value?.utf8.count ?? 0) }
+            return key.size + fieldBytes + varyBytes + body.count + imageID.utf8.count + Self.overhead
+        }
+
+        func matches(_ request: HTTPFields) -> Bool {
+            vary.allSatisfy { name, value in
+                let current = HTTPField.Name(name).map { request[values: $0].joined(separator: ", ") }
+                return (current?.isEmpty ?? true ? nil : current) == value
+            }
+        }
     }
 
     enum Lookup {
         case fresh(Entry)
         case stale(Entry)
         case miss
+    }
+
+    /// How a request was served, for the counters (kept here, in one place).
+    enum Outcome {
+        case hit, miss, revalidated
     }
 
     public struct Counters: Sendable, Equatable, Codable {
@@ -60,87 +90,55 @@ public final class TileCache: Sendable {
         }
     }
 
-    func lookup(_ key: Key) -> Lookup {
-        guard capacityBytes > 0 else { return .miss }
+    var isEnabled: Bool { capacityBytes > 0 }
+
+    func lookup(_ key: Key, request: HTTPFields) -> Lookup {
+        guard isEnabled else { return .miss }
         return state.withLock { s in
-            guard let entry = s.get(key) else { return .miss }
+            guard let entry = s.get(key), entry.matches(request) else { return .miss }
             return entry.freshUntil > monotonicNanos() ? .fresh(entry) : .stale(entry)
         }
     }
 
-    func countMiss() { state.withLock { $0.counters.misses += 1 } }
-
-    /// Whether a 200 to a GET may be stored, by size and Cache-Control.
-    func isStorable(_ head: ResponseHead) -> Bool {
-        guard capacityBytes > 0, head.response.status.code == 200 else { return false }
-        let fields = head.response.headerFields
-        guard let length = fields[.contentLength].flatMap(Int.init), length <= maxEntryBytes else { return false }
-        if fields[.setCookie] != nil { return false }
-        let cc = CacheControl(fields)
-        if cc.noStore || cc.isPrivate { return false }
-        return Self.lifetime(fields) > 0 || CacheFields.etag(fields) != nil || fields[.lastModified] != nil
+    func record(_ outcome: Outcome) {
+        state.withLock { s in
+            switch outcome {
+            case .hit: s.counters.hits += 1
+            case .miss: s.counters.misses += 1
+            case .revalidated: s.counters.revalidated += 1
+            }
+        }
     }
 
-    func store(_ key: Key, head: ResponseHead, body: [UInt8]) {
-        let fields = TileProxy.endToEnd(head.response.headerFields)
-        let entry = Entry(fields: fields, body: body, etag: CacheFields.etag(fields), lastModified: fields[.lastModified],
-                          freshUntil: Self.freshUntil(fields))
-        guard entry.size <= capacityBytes else { return }
-        state.withLock { $0.put(key, entry, capacity: capacityBytes) }
+    func store(_ key: Key, _ entry: Entry) {
+        let size = entry.size(key: key)
+        guard isEnabled, entry.body.count <= maxEntryBytes, size <= capacityBytes else { return }
+        state.withLock { $0.put(key, entry, size: size, capacity: capacityBytes) }
     }
 
-    /// A 304 from the upstream: the entry is fresh again, with the updated fields (RFC 9111 §4.3.4).
-    func refresh(_ key: Key, _ entry: Entry, with fields: HTTPFields) -> Entry {
+    /// A 304 from the upstream (RFC 9111 §4.3.4): only the validators and the freshness fields
+    /// of the entry are updated, never `Set-Cookie` or anything else the 304 carries.
+    func refresh(_ key: Key, _ entry: Entry, with fields: HTTPFields, lifetime: Int) -> Entry {
         var updated = entry
-        for field in TileProxy.endToEnd(fields) where field.name != .contentLength {
-            updated.fields[field.name] = field.value
+        for name in CacheRules.refreshedFields {
+            let values = fields[values: name]
+            if !values.isEmpty { updated.fields[values: name] = values }
         }
         updated.etag = CacheFields.etag(updated.fields)
         updated.lastModified = updated.fields[.lastModified]
-        updated.freshUntil = Self.freshUntil(updated.fields)
-        state.withLock { s in
-            s.counters.revalidated += 1
-            s.put(key, updated, capacity: capacityBytes)
-        }
+        updated.freshUntil = CacheRules.freshUntil(seconds: lifetime)
+        store(key, updated)
         return updated
     }
 
-    /// Answers from an entry: 304 if the client's `If-None-Match` names its ETag, else 200.
-    func respond(_ entry: Entry, to request: HTTPServerRequest, cors: HTTPFields, state label: String, _ writer: HTTPResponseWriter) {
-        if label == "HIT" { state.withLock { $0.counters.hits += 1 } }
-        var fields = entry.fields
-        fields.append(contentsOf: cors)
-        fields[.xCache] = label
-        mergeVary(&fields)
-        if let etag = entry.etag, EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: etag) {
-            fields[.contentType] = nil
-            writer.respond(HTTPResponse(status: .notModified, headerFields: fields))
-            return
+    /// Drops a deployment's entries (all of them, or one image's). Returns how many.
+    @discardableResult
+    public func purge(deployment: String, imageID: String? = nil) -> Int {
+        state.withLock { s in
+            let victims = s.entries.filter { $0.key.deployment == deployment && (imageID == nil || $0.value.entry.imageID == imageID) }.map(\.key)
+            for key in victims { s.remove(key) }
+            return victims.count
         }
-        writer.respond(HTTPResponse(status: .ok, headerFields: fields), body: entry.body)
-    }
-
-    /// Seconds the response is fresh for, from now: its lifetime (s-maxage, max-age, else
-    /// Expires − Date) less its Age; 0 with no-cache. Every term is bounded by 2^31.
-    static func lifetime(_ fields: HTTPFields) -> Int {
-        let cc = CacheControl(fields)
-        if cc.noCache { return 0 }
-        var lifetime = cc.lifetime ?? 0
-        if cc.lifetime == nil, let expires = fields[.expires] {
-            // An invalid Expires means "already expired" (RFC 9111 §5.3).
-            let date = fields[.date].flatMap { CacheFields.httpDate($0) }
-            if let e = CacheFields.httpDate(expires), let d = date {
-                lifetime = min(max(0, e - d), CacheFields.maxDeltaSeconds)
-            }
-        }
-        return max(0, lifetime - CacheFields.age(fields))
-    }
-
-    static func freshUntil(_ fields: HTTPFields) -> UInt64 {
-        let seconds = lifetime(fields)
-        guard seconds > 0 else { return 0 }
-        let (sum, overflow) = monotonicNanos().addingReportingOverflow(UInt64(seconds) * 1_000_000_000)
-        return overflow ? .max : sum
     }
 }
 
@@ -149,9 +147,10 @@ struct LRU {
     final class Node {
         let key: TileCache.Key
         var entry: TileCache.Entry
+        var size: Int
         var prev: Node?
         var next: Node?
-        init(_ key: TileCache.Key, _ entry: TileCache.Entry) { self.key = key; self.entry = entry }
+        init(_ key: TileCache.Key, _ entry: TileCache.Entry, size: Int) { self.key = key; self.entry = entry; self.size = size }
     }
 
     var entries: [TileCache.Key: Node] = [:]
@@ -167,21 +166,20 @@ struct LRU {
         return node.entry
     }
 
-    mutating func put(_ key: TileCache.Key, _ entry: TileCache.Entry, capacity: Int) {
-        if let old = entries[key] {
-            bytes -= old.entry.size
-            unlink(old)
-            entries[key] = nil
-        }
-        let node = Node(key, entry)
+    mutating func put(_ key: TileCache.Key, _ entry: TileCache.Entry, size: Int, capacity: Int) {
+        remove(key)
+        let node = Node(key, entry, size: size)
         entries[key] = node
         pushFront(node)
-        bytes += entry.size
-        while bytes > capacity, let victim = tail {
-            unlink(victim)
-            entries[victim.key] = nil
-            bytes -= victim.entry.size
-        }
+        bytes += size
+        while bytes > capacity, let victim = tail { remove(victim.key) }
+    }
+
+    mutating func remove(_ key: TileCache.Key) {
+        guard let node = entries[key] else { return }
+        unlink(node)
+        entries[key] = nil
+        bytes -= node.size
     }
 
     private mutating func unlink(_ node: Node) {

@@ -1,4 +1,3 @@
-import Foundation
 import CORSPolicy
 import CorsdModel
 import HTTPCore
@@ -16,6 +15,11 @@ struct ProxyTarget: Sendable {
 /// Serves `/tiles/{deployment}/…`: forwards known tile routes (GET, HEAD) to the deployment's
 /// OMERO.web upstream and enforces its CORS policy, from an in-memory snapshot that the store
 /// updates on every committed change (no SQLite read per request, no restart).
+///
+/// One pipeline per request, each stage a plain value or function:
+/// `route → CORS decision (CORSEngine) → cache lookup (TileCache) → upstream exchange →
+/// one response builder (ResponseBuilder) → writer`, with `ForwardingRules` deciding what goes
+/// upstream and `CacheRules` what is kept.
 public final class TileProxy: Sendable {
     private let targets = Mutex<[String: ProxyTarget]>([:])
     private let client: HTTPClient
@@ -36,10 +40,15 @@ public final class TileProxy: Sendable {
         targets.withLock { $0 = compiled }
     }
 
-    /// Applies one change (the store's `onChange`): nil removes the deployment.
+    /// Applies one change (the store's `onChange`): nil removes the deployment. Its cached
+    /// responses go when it is removed or its upstream changes: they were another server's.
     public func update(_ name: String, _ deployment: Deployment?) {
         let target = deployment.flatMap(Self.compile)
-        targets.withLock { $0[name] = target }
+        let previous = targets.withLock { t -> ProxyTarget? in
+            defer { t[name] = target }
+            return t[name]
+        }
+        if let previous, previous.upstream != target?.upstream { cache.purge(deployment: name) }
     }
 
     private static func compile(_ d: Deployment) -> ProxyTarget? {
@@ -48,19 +57,13 @@ public final class TileProxy: Sendable {
     }
 
     public func install(on router: inout Router) {
-        for method in [HTTPRequest.Method.get, .head, .options, .post, .put, .patch, .delete] {
-            router.add(method, "/tiles/{deployment}/{path...}") { [self] request, parameters, writer in
-                handle(request, deployment: parameters["deployment"]!, path: parameters["path"]!, writer)
-            }
+        // Every method reaches the proxy, so even a 405 carries the deployment's CORS headers.
+        router.addAnyMethod("/tiles/{deployment}/{path...}") { [self] request, parameters, writer in
+            handle(request, deployment: parameters["deployment"] ?? "", path: parameters["path"] ?? "", writer)
         }
     }
 
-    // MARK: Handling
-
-    static let acrm = HTTPField.Name("Access-Control-Request-Method")!
-    static let acrh = HTTPField.Name("Access-Control-Request-Headers")!
-    static let acrpn = HTTPField.Name("Access-Control-Request-Private-Network")!
-    static let origin = HTTPField.Name("Origin")!
+    // MARK: The pipeline
 
     func handle(_ request: HTTPServerRequest, deployment name: String, path: String, _ writer: HTTPResponseWriter) {
         guard let target = targets.withLock({ $0[name] }) else {
@@ -68,22 +71,26 @@ public final class TileProxy: Sendable {
             return
         }
         let fields = request.head.headerFields
-        let decision = target.engine.decide(CORSRequest(
-            origin: fields[Self.origin], method: request.method.rawValue, requestMethod: fields[Self.acrm],
-            requestHeaders: fields[values: Self.acrh].joined(separator: ","), requestPrivateNetwork: fields[Self.acrpn]))
-        var cors = HTTPFields()
-        for (n, v) in decision.headers { cors.append(HTTPField(name: HTTPField.Name(n)!, value: v)) }
-
+        let decision = target.engine.decide(method: request.method, fields: fields)
+        let cors = decision.headers
         switch decision.action {
         case .answerPreflight:
-            // Answered here, never forwarded.
-            writer.respond(HTTPResponse(status: .ok, headerFields: cors), body: [])
+            writer.respond(HTTPResponse(status: .ok, headerFields: cors), body: [])  // never forwarded
             return
         case .refuse:
             writer.respond(Problem(status: .forbidden, detail: "this origin is not allowed by deployment '\(name)' (\(decision.rule))"), extraFields: cors)
             return
         case .serve:
             break
+        }
+        if ForwardingRules.isLoop(fields) {
+            writer.respond(Problem(status: .loopDetected, detail: "the request already passed through corsd (Via): a proxy loop"), extraFields: cors)
+            return
+        }
+        if let host = request.head.authority, !Authority.isValid(host) {
+            writer.respond(Problem(status: .badRequest, detail: "Host is not a valid authority (host[:port])",
+                                   errors: [.init(field: "Host", rule: "authority", message: "must be a host name or address with an optional port")]), extraFields: cors)
+            return
         }
         guard request.method == .get || request.method == .head else {
             var extra = cors
@@ -104,161 +111,133 @@ public final class TileProxy: Sendable {
             writer.respond(Problem(status: .badGateway, detail: "deployment '\(name)' has an https upstream; the tile proxy speaks plain http to upstreams"), extraFields: cors)
             return
         }
-        forward(request, target: target, route: route, cors: cors, writer)
-    }
-
-    /// End-to-end request fields passed upstream (RFC 9110 hop-by-hop ones never are).
-    static let forwardedRequestFields: [HTTPField.Name] = [.accept, .acceptEncoding, .acceptLanguage, .ifNoneMatch, .ifModifiedSince, .userAgent, .range, .ifRange]
-    static let credentialFields: [HTTPField.Name] = [.cookie, .authorization]
-
-    private func upstreamRequest(_ request: HTTPServerRequest, _ target: ProxyTarget, _ route: TileRoutes.Match) -> HTTPClientRequest {
-        var fields = HTTPFields()
-        for name in Self.forwardedRequestFields {
-            for value in request.head.headerFields[values: name] { fields.append(HTTPField(name: name, value: value)) }
-        }
-        if target.deployment.cors.allowCredentials {
-            for name in Self.credentialFields {
-                for value in request.head.headerFields[values: name] { fields.append(HTTPField(name: name, value: value)) }
-            }
-        }
-        let client = request.remoteAddress?.host ?? "unknown"
-        let priorForwarded = request.head.headerFields[.xForwardedFor]
-        fields[.xForwardedFor] = priorForwarded.map { "\($0), \(client)" } ?? client
-        fields[.xForwardedProto] = "http"
-        if let host = request.head.authority { fields[.xForwardedHost] = host }
-        fields[.via] = (request.head.headerFields[.via].map { "\($0), " } ?? "") + "1.1 corsd"
-        let targetPath = target.upstream.pathPrefix + "/" + route.path + (route.query.isEmpty ? "" : "?" + route.query)
-        return HTTPClientRequest(
-            endpoint: UpstreamEndpoint(host: target.upstream.host, port: target.upstream.port),
-            method: request.method, target: targetPath, headerFields: fields, timeouts: timeouts)
-    }
-
-    private func forward(_ request: HTTPServerRequest, target: ProxyTarget, route: TileRoutes.Match, cors: HTTPFields, _ writer: HTTPResponseWriter) {
-        var upstream = upstreamRequest(request, target, route)
-        // Responses to credentialed requests may be one user's: never shared through the cache.
-        guard !upstream.headerFields.contains(where: { Self.credentialFields.contains($0.name) }) else {
-            fetch(upstream, name: target.deployment.name, cors: cors, cache: nil, writer)
+        let upstream = HTTPClientRequest(
+            endpoint: UpstreamEndpoint(host: target.upstream.host, port: target.upstream.port), method: request.method,
+            target: target.upstream.pathPrefix + "/" + route.path + (route.query.isEmpty ? "" : "?" + route.query),
+            headerFields: ForwardingRules.upstreamFields(client: fields, remote: request.remoteAddress?.host ?? "unknown", target: target),
+            timeouts: timeouts)
+        let exchange = Exchange(proxy: self, target: target, route: route, request: request, cors: cors, writer: writer)
+        guard cache.isEnabled, ForwardingRules.isCacheable(request.method, upstream.headerFields) else {
+            exchange.fetch(upstream, cacheKey: nil, stale: nil)
             return
         }
-        let key = TileCache.Key(endpoint: upstream.endpoint, target: upstream.target)
-        switch cache.lookup(key) {
+        let key = TileCache.Key(deployment: name, target: upstream.target,
+                                negotiation: ForwardingRules.negotiation.map { upstream.headerFields[values: $0].joined(separator: ", ") })
+        switch cache.lookup(key, request: fields) {
         case .fresh(let entry):
-            cache.respond(entry, to: request, cors: cors, state: "HIT", writer)
+            cache.record(.hit)
+            exchange.respond(from: entry, source: .hit)
         case .stale(let entry):
-            // Revalidate with the cached validator; the client's own conditionals are answered
+            // Revalidate with the stored validator; the client's own conditionals are answered
             // from the entry afterwards.
-            upstream.headerFields[.ifNoneMatch] = entry.etag
-            upstream.headerFields[.ifModifiedSince] = entry.etag == nil ? entry.lastModified : nil
-            upstream.method = .get
-            fetch(upstream, name: target.deployment.name, cors: cors, cache: (key, entry, request), writer)
+            var revalidation = upstream
+            revalidation.method = .get
+            revalidation.headerFields[.ifNoneMatch] = entry.etag
+            revalidation.headerFields[.ifModifiedSince] = entry.etag == nil ? entry.lastModified : nil
+            exchange.fetch(revalidation, cacheKey: key, stale: entry)
         case .miss:
-            fetch(upstream, name: target.deployment.name, cors: cors, cache: request.method == .get ? (key, nil, request) : nil, writer)
+            exchange.fetch(upstream, cacheKey: request.method == .get ? key : nil, stale: nil)
         }
     }
 
-    /// Sends `upstream` and streams the answer to `writer` with corsd's CORS headers; with a
-    /// cache context, stores what may be stored and answers revalidations from the entry.
-    private func fetch(_ upstream: HTTPClientRequest, name: String, cors: HTTPFields,
-                       cache context: (key: TileCache.Key, stale: TileCache.Entry?, request: HTTPServerRequest)?, _ writer: HTTPResponseWriter) {
-        struct State {
-            var started = false
-            var answeredFromCache = false
-            var collecting: [UInt8]?
-            var head: ResponseHead?
-        }
-        let state = Mutex(State())
-        let cache = self.cache
-        let task = client.execute(upstream, handler: HTTPClientResponseHandler(
-            onHead: { head in
-                if let context, let stale = context.stale, head.response.status.code == 304 {
-                    let entry = cache.refresh(context.key, stale, with: head.response.headerFields)
-                    state.withLock { $0.started = true; $0.answeredFromCache = true }
-                    cache.respond(entry, to: context.request, cors: cors, state: "REVALIDATED", writer)
-                    return
-                }
-                let storable = context != nil && cache.isStorable(head)
-                state.withLock {
-                    $0.started = true
-                    $0.head = head
-                    $0.collecting = storable ? [] : nil
-                }
-                var fields = Self.endToEnd(head.response.headerFields)
-                fields.append(contentsOf: cors)
-                fields[.xCache] = context == nil ? nil : "MISS"
-                mergeVary(&fields)
-                if context != nil { cache.countMiss() }
-                writer.writeHead(HTTPResponse(status: head.response.status, headerFields: fields), contentLength: Self.contentLength(head, method: upstream.method))
-            },
-            onBody: { bytes, resume in
-                let fromCache = state.withLock { s -> Bool in
-                    if s.collecting != nil { s.collecting!.append(contentsOf: bytes) }
-                    return s.answeredFromCache
-                }
-                if fromCache { resume() } else { writer.writeBody(bytes, onFlushed: resume) }
-            },
-            onEnd: {
-                let (fromCache, collected, head) = state.withLock { ($0.answeredFromCache, $0.collecting, $0.head) }
-                if fromCache { return }
-                if let context, let collected, let head { cache.store(context.key, head: head, body: collected) }
-                writer.end()
-            },
-            onError: { [self] error in
-                if state.withLock({ $0.started }) {
-                    writer.abort()  // the head is out: a truncated body is all that can be said
-                    return
-                }
-                // The log has the address; an anonymous client learns only which deployment failed.
-                logger.warning("upstream failed", metadata: ["deployment": "\(name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
-                let status: HTTPResponse.Status = error.isTimeout ? .gatewayTimeout : .badGateway
-                let what = error.isTimeout ? "did not answer in time" : "failed or sent a message corsd will not relay"
-                writer.respond(Problem(status: status, detail: "the upstream of deployment '\(name)' \(what)"), extraFields: cors)
-            }))
-        writer.onCancel { task.cancel() }
-    }
+    /// One request's trip upstream and back.
+    struct Exchange: Sendable {
+        let proxy: TileProxy
+        let target: ProxyTarget
+        let route: TileRoutes.Match
+        let request: HTTPServerRequest
+        let cors: HTTPFields
+        let writer: HTTPResponseWriter
 
-    /// The framing corsd sends is derived from how corsd itself reads the upstream body: a
-    /// verified Content-Length stays one (the writer drops the connection if the body falls
-    /// short or runs over); chunked and close-delimited bodies are sent chunked. For HEAD, the
-    /// length the upstream announced for GET (already checked by the parser).
-    static func contentLength(_ head: ResponseHead, method: HTTPRequest.Method) -> Int? {
-        switch head.framing {
-        case .contentLength(let n): return n
-        case .none: return method == .head ? head.response.headerFields[.contentLength].flatMap { Int($0) } : 0
-        case .chunked, .untilClose: return nil
+        /// Answers from a stored entry: 304 if the client's `If-None-Match` names its ETag.
+        func respond(from entry: TileCache.Entry, source: ResponseBuilder.Source) {
+            if let etag = entry.etag, EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: etag) {
+                var fields = entry.fields
+                fields[.contentType] = nil
+                writer.respond(ResponseBuilder.head(status: .notModified, fields: fields, cors: cors, source: source))
+                return
+            }
+            writer.respond(ResponseBuilder.head(status: entry.status, fields: entry.fields, cors: cors, source: source), body: entry.body)
         }
-    }
 
-    static let hopByHop: Set<String> = ["connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "proxy-authenticate", "proxy-authorization", "content-length"]
-
-    /// The upstream's fields minus hop-by-hop ones (and those `Connection` names) and minus
-    /// its CORS headers, which corsd replaces with its own.
-    static func endToEnd(_ fields: HTTPFields) -> HTTPFields {
-        let named = Set(fields[values: .connection].flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
-        var out = HTTPFields()
-        for field in fields {
-            let lower = field.name.canonicalName
-            if hopByHop.contains(lower) || named.contains(lower) || lower.hasPrefix("access-control-") || lower == "date" { continue }
-            out.append(field)
+        /// Sends `upstream` and streams the answer with corsd's framing and CORS headers; with a
+        /// cache key, keeps what `CacheRules` allows, and answers a revalidation from the entry.
+        func fetch(_ upstream: HTTPClientRequest, cacheKey: TileCache.Key?, stale: TileCache.Entry?) {
+            struct State {
+                var headSent = false
+                var fromEntry = false
+                var collecting: [UInt8]?
+                var store: (head: ResponseHead, decision: CacheRules.Decision)?
+            }
+            let state = Mutex(State())
+            let cache = proxy.cache, policy = target.deployment.cache, kind = route.kind, maxBytes = cache.maxEntryBytes
+            let task = proxy.client.execute(upstream, handler: HTTPClientResponseHandler(
+                onHead: { head in
+                    if let cacheKey, let stale, head.response.status == .notModified {
+                        let lifetime = CacheRules.lifetime(head.response.headerFields, kind: kind, policy: policy)
+                        let entry = cache.refresh(cacheKey, stale, with: head.response.headerFields, lifetime: lifetime)
+                        cache.record(.revalidated)
+                        state.withLock { $0.headSent = true; $0.fromEntry = true }
+                        respond(from: entry, source: .revalidated)
+                        return
+                    }
+                    let decision = cacheKey == nil ? nil : CacheRules.decide(head, kind: kind, policy: policy)
+                    state.withLock {
+                        $0.headSent = true
+                        $0.collecting = decision == nil ? nil : []
+                        $0.store = decision.map { (head, $0) }
+                    }
+                    if cacheKey != nil { cache.record(.miss) }
+                    let response = ResponseBuilder.head(status: head.response.status, fields: ResponseBuilder.endToEnd(head.response.headerFields),
+                                                        cors: cors, source: cacheKey == nil ? nil : .miss)
+                    writer.writeHead(response, contentLength: ResponseBuilder.contentLength(head, method: upstream.method))
+                },
+                onBody: { bytes, resume in
+                    let fromEntry = state.withLock { s -> Bool in
+                        if s.collecting != nil {
+                            s.collecting?.append(contentsOf: bytes)
+                            if (s.collecting?.count ?? 0) > maxBytes { s.collecting = nil }  // too big to keep
+                        }
+                        return s.fromEntry
+                    }
+                    if fromEntry { resume() } else { writer.writeBody(bytes, onFlushed: resume) }
+                },
+                onEnd: {
+                    let (fromEntry, collected, store) = state.withLock { ($0.fromEntry, $0.collecting, $0.store) }
+                    if fromEntry { return }
+                    if let cacheKey, let collected, let (head, decision) = store {
+                        let fields = ResponseBuilder.endToEnd(head.response.headerFields)
+                        let vary = Dictionary(decision.vary.map { name in
+                            (name, HTTPField.Name(name).flatMap { n -> String? in
+                                let v = request.head.headerFields[values: n].joined(separator: ", ")
+                                return v.isEmpty ? nil : v
+                            })
+                        }, uniquingKeysWith: { a, _ in a })
+                        cache.store(cacheKey, TileCache.Entry(
+                            status: head.response.status, fields: fields, body: collected, etag: CacheFields.etag(fields),
+                            lastModified: fields[.lastModified], freshUntil: CacheRules.freshUntil(seconds: decision.lifetime),
+                            vary: vary, imageID: route.imageID))
+                    }
+                    writer.end()
+                },
+                onError: { error in
+                    if state.withLock({ $0.headSent }) {
+                        writer.abort()  // the head is out: a truncated message is all that can be said
+                        return
+                    }
+                    // The log has the address; an anonymous client learns only which deployment failed.
+                    let name = target.deployment.name
+                    proxy.logger.warning("upstream failed", metadata: ["deployment": "\(name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
+                    let status: HTTPResponse.Status = error.isTimeout ? .gatewayTimeout : .badGateway
+                    let what = error.isTimeout ? "did not answer in time" : "failed or sent a message corsd will not relay"
+                    writer.respond(Problem(status: status, detail: "the upstream of deployment '\(name)' \(what)"), extraFields: cors)
+                }))
+            writer.onCancel { task.cancel() }
         }
-        return out
     }
 }
 
-/// Joins all `Vary` values into one field, `Origin` included once.
-func mergeVary(_ fields: inout HTTPFields) {
-    var tokens: [String] = []
-    for value in fields[values: .vary] {
-        for t in value.split(separator: ",") {
-            let token = t.trimmingCharacters(in: .whitespaces)
-            if !token.isEmpty && !tokens.contains(where: { $0.lowercased() == token.lowercased() }) { tokens.append(token) }
-        }
-    }
-    fields[.vary] = tokens.joined(separator: ", ")
-}
-
-extension HTTPField.Name {
-    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
-    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
-    static let xForwardedHost = HTTPField.Name("X-Forwarded-Host")!
-    static let xCache = HTTPField.Name("X-Cache")!
+extension HTTPResponse.Status {
+    /// RFC 5842 §7.2.
+    static let loopDetected = HTTPResponse.Status(code: 508, reasonPhrase: "Loop Detected")
 }

@@ -14,6 +14,17 @@ public enum TileRoutes {
         public var route: String
         /// A parameter the view requires that the request lacks (the upstream would answer 500).
         public var missing: String?
+        /// Image pixels or descriptors: which cache TTL of the deployment applies.
+        public var kind: Kind
+        /// The image (or slide, or dataset) the request is about, for purging by image.
+        public var imageID: String
+    }
+
+    public enum Kind: Sendable, Equatable {
+        /// Tiles, thumbnails and rendered regions.
+        case tile
+        /// Descriptors and JSON metadata.
+        case metadata
     }
 
     private enum Part: Sendable {
@@ -31,6 +42,9 @@ public enum TileRoutes {
         var required: Set<String> = []
         /// Django's pattern ends in `/`.
         var trailingSlash: Bool
+        var kind: Kind
+        /// Index of the path segment that carries the image id (the first non-literal one).
+        var idIndex: Int
     }
 
     /// `[0-9]+`, at most 12 digits.
@@ -52,9 +66,20 @@ public enum TileRoutes {
         }
     }
 
-    private static func route(_ name: String, _ parts: [Part], query: Set<String> = [], required: Set<String> = []) -> Route {
+    private static func route(_ name: String, _ parts: [Part], query: Set<String> = [], required: Set<String> = [], kind: Kind = .metadata) -> Route {
         let prefix = name.prefix { $0 != "/" }
-        return Route(name: name, parts: [.literal(String(prefix))] + parts, query: query, required: required, trailingSlash: name.hasSuffix("/") || name.hasSuffix("/]"))
+        let all = [Part.literal(String(prefix))] + parts
+        let idIndex = all.firstIndex { if case .literal = $0 { return false } else { return true } } ?? 0
+        return Route(name: name, parts: all, query: query, required: required, trailingSlash: name.hasSuffix("/") || name.hasSuffix("/]"),
+                     kind: kind, idIndex: idIndex)
+    }
+
+    /// The id in an id segment: `12.dzi`, `12_files`, `12_metadata.json` → `12`.
+    static func imageID(_ segment: Substring) -> String {
+        for suffix in ["_metadata.json", ".json", ".dzi", "_files"] where segment.hasSuffix(suffix) {
+            return String(segment.dropLast(suffix.count))
+        }
+        return String(segment)
     }
 
     private static let routes: [Route] = {
@@ -69,8 +94,8 @@ public enum TileRoutes {
                 route(n + "get/<id>.dzi", p + [.literal("get"), .segment(suffixed(".dzi", id: id))], query: dz),
                 route(n + "get/<id>_metadata.json", p + [.literal("get"), .segment(suffixed("_metadata.json", id: id))], query: size),
                 route(n + "get/<id>.json", p + [.literal("get"), .segment(suffixed(".json", id: id))], query: size),
-                route(n + "get/thumbnail/<id>.dzi", p + [.literal("get"), .literal("thumbnail"), .segment(suffixed(".dzi", id: id))], query: ["size"], required: ["size"]),
-                route(n + "get/<id>_files/<level>/<c>_<r>.<fmt>", p + [.literal("get"), .segment(suffixed("_files", id: id)), .segment(isNumber), .segment(tileName(tileFormats))], query: dz),
+                route(n + "get/thumbnail/<id>.dzi", p + [.literal("get"), .literal("thumbnail"), .segment(suffixed(".dzi", id: id))], query: ["size"], required: ["size"], kind: .tile),
+                route(n + "get/<id>_files/<level>/<c>_<r>.<fmt>", p + [.literal("get"), .segment(suffixed("_files", id: id)), .segment(isNumber), .segment(tileName(tileFormats))], query: dz, kind: .tile),
                 route(n + "image_mpp/<id>.dzi", p + [.literal("image_mpp"), .segment(suffixed(".dzi", id: id))]),
                 route(n + "slide_bounds/<id>.dzi", p + [.literal("slide_bounds"), .segment(suffixed(".dzi", id: id))]),
             ]
@@ -82,7 +107,7 @@ public enum TileRoutes {
             route("ome_seadragon/arrays/deepzoom/get/<dataset>.dzi", [.literal("arrays"), .literal("deepzoom"), .literal("get"), .segment(suffixed(".dzi", id: isLabel))]),
             route("ome_seadragon/arrays/deepzoom/get/<dataset>_files/<level>/<c>_<r>.png",
                   [.literal("arrays"), .literal("deepzoom"), .literal("get"), .segment(suffixed("_files", id: isLabel)), .segment(isNumber), .segment(tileName(["png"]))],
-                  query: ["palette", "threshold"]),
+                  query: ["palette", "threshold"], kind: .tile),
             route("ome_seadragon/arrays/shapes/get/<dataset_id>/", [.literal("arrays"), .literal("shapes"), .literal("get"), .segment(isNumber)],
                   query: ["threshold", "cluster_min_distance", "cluster_min_area", "shape_mode"]),
         ]
@@ -90,12 +115,12 @@ public enum TileRoutes {
         let prepared: Set<String> = ["c", "maps", "m", "p", "ia", "q", "z", "t"]
         let thumbnail: Set<String> = ["z", "t", "rdefId"]
         routes += [
-            route("webgateway/render_image_region/<iid>/<z>/<t>/", [.literal("render_image_region"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"])),
-            route("webgateway/render_image_region_rdef/<iid>/<z>/<t>/", [.literal("render_image_region_rdef"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"])),
-            route("webgateway/render_image/<iid>/[<z>/][<t>/]", [.literal("render_image"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"])),
-            route("webgateway/render_image_rdef/<iid>/[<z>/][<t>/]", [.literal("render_image_rdef"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"])),
-            route("webgateway/render_thumbnail/<iid>/[<w>/][<h>/]", [.literal("render_thumbnail"), .segment(isNumber), .optional(2, isNumber)], query: thumbnail),
-            route("webgateway/render_birds_eye_view/<iid>/[<size>/]", [.literal("render_birds_eye_view"), .segment(isNumber), .optional(1, isNumber)], query: thumbnail),
+            route("webgateway/render_image_region/<iid>/<z>/<t>/", [.literal("render_image_region"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"]), kind: .tile),
+            route("webgateway/render_image_region_rdef/<iid>/<z>/<t>/", [.literal("render_image_region_rdef"), .segment(isNumber), .segment(isNumber), .segment(isNumber)], query: prepared.union(["tile", "region"]), kind: .tile),
+            route("webgateway/render_image/<iid>/[<z>/][<t>/]", [.literal("render_image"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"]), kind: .tile),
+            route("webgateway/render_image_rdef/<iid>/[<z>/][<t>/]", [.literal("render_image_rdef"), .segment(isNumber), .optional(2, isNumber)], query: prepared.union(["format"]), kind: .tile),
+            route("webgateway/render_thumbnail/<iid>/[<w>/][<h>/]", [.literal("render_thumbnail"), .segment(isNumber), .optional(2, isNumber)], query: thumbnail, kind: .tile),
+            route("webgateway/render_birds_eye_view/<iid>/[<size>/]", [.literal("render_birds_eye_view"), .segment(isNumber), .optional(1, isNumber)], query: thumbnail, kind: .tile),
             route("webgateway/imgData/<iid>/[<key>/]", [.literal("imgData"), .segment(isNumber), .optional(1, { !$0.isEmpty })], query: ["getDefaults"]),
         ]
         return routes
@@ -112,7 +137,8 @@ public enum TileRoutes {
             let path = segments.joined(separator: "/") + (route.trailingSlash ? "/" : "")
             let kept = filterQuery(query, allowed: route.query)
             let missing = route.required.sorted().first { name in !kept.names.contains(name) }
-            return Match(path: path, query: kept.query, route: route.name, missing: missing)
+            let id = route.idIndex < segments.count ? Self.imageID(segments[route.idIndex]) : ""
+            return Match(path: path, query: kept.query, route: route.name, missing: missing, kind: route.kind, imageID: id)
         }
         return nil
     }

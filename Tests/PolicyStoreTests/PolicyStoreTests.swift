@@ -62,7 +62,7 @@ final class PolicyStoreTests: XCTestCase {
             try db.execute(sql: "INSERT INTO deployments VALUES ('omero-prod', 1, ?, 't', 't')", arguments: [v1])
             try db.execute(sql: "INSERT INTO revisions VALUES ('omero-prod', 1, 'create', ?, 'a', 't')", arguments: [v1])
         }
-        XCTAssertEqual(try CorsdDatabase.migrate(old), ["0002_units_with_users_and_urls_regex.sql"])
+        XCTAssertEqual(try CorsdDatabase.migrate(old), ["0002_units_with_users_and_urls_regex.sql", "0003_tile_cache_policy.sql"])
         let migrated = try XCTUnwrap(try PolicyStore(pool: old).current("omero-prod")).deployment
         XCTAssertEqual(migrated.systemdUnits, [SystemdUnit(unit: "omero-web.service", user: "omero"), SystemdUnit(unit: "omero-server.service", user: "omero")])
         XCTAssertEqual(migrated.cors.urlsRegex.source, ".*", "existing deployments keep django-cors-headers' every-path default")

@@ -21,7 +21,8 @@ public struct Router: Sendable {
     }
 
     private struct Route: Sendable {
-        var method: HTTPRequest.Method
+        /// nil: every method.
+        var method: HTTPRequest.Method?
         var segments: [Segment]
         var pattern: String
         var handler: Handler
@@ -38,6 +39,15 @@ public struct Router: Sendable {
     public init() {}
 
     public mutating func add(_ method: HTTPRequest.Method, _ pattern: String, _ handler: @escaping Handler) {
+        add(method as HTTPRequest.Method?, pattern, handler)
+    }
+
+    /// A route for every method: the handler answers methods it does not serve itself.
+    public mutating func addAnyMethod(_ pattern: String, _ handler: @escaping Handler) {
+        add(nil, pattern, handler)
+    }
+
+    private mutating func add(_ method: HTTPRequest.Method?, _ pattern: String, _ handler: @escaping Handler) {
         let segments = pattern.split(separator: "/").map { part -> Segment in
             if part.hasPrefix("{") && part.hasSuffix("...}") { return .rest(String(part.dropFirst().dropLast(4))) }
             if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
@@ -46,8 +56,8 @@ public struct Router: Sendable {
         routes.append(Route(method: method, segments: segments, pattern: pattern, handler: handler))
     }
 
-    /// Every registered (method, pattern) pair, for checking the API contract.
-    public var patterns: [(method: HTTPRequest.Method, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
+    /// Every registered (method, pattern) pair, for checking the API contract (nil: any method).
+    public var patterns: [(method: HTTPRequest.Method?, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
 
     public func match(method: HTTPRequest.Method, path: Substring) -> Match {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
@@ -55,9 +65,10 @@ public struct Router: Sendable {
         var getMatch: (Route, PathParameters)?
         for route in routes {
             guard let parameters = Self.bind(route.segments, to: parts) else { continue }
-            if route.method == method { return .found(route.handler, parameters, pattern: route.pattern) }
-            if method == .head && route.method == .get { getMatch = (route, parameters) }
-            if !allowed.contains(route.method) { allowed.append(route.method) }
+            guard let routeMethod = route.method else { return .found(route.handler, parameters, pattern: route.pattern) }
+            if routeMethod == method { return .found(route.handler, parameters, pattern: route.pattern) }
+            if method == .head && routeMethod == .get { getMatch = (route, parameters) }
+            if !allowed.contains(routeMethod) { allowed.append(routeMethod) }
         }
         if let (route, parameters) = getMatch { return .found(route.handler, parameters, pattern: route.pattern) }
         if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }

@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "TestSupport"]),
-        .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy"]),
+        .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "TileProxyTests", dependencies: ["TileProxy", "TestSupport"]),
         .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),

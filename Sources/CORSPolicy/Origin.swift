@@ -118,7 +118,9 @@ public struct Origin: Hashable, Sendable, CustomStringConvertible, Codable {
         }
         var labels: [String] = []
         for label in raw.lowercased().split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, let ascii = Punycode.encodeLabel(String(label)), ascii.count <= 63,
+            // A label of more than 63 scalars never encodes to 63 bytes or fewer: refused before
+            // the encoder (quadratic in the label) runs, so the cost stays linear in the host.
+            guard !label.isEmpty, label.unicodeScalars.count <= 63, let ascii = Punycode.encodeLabel(String(label)), ascii.count <= 63,
                   ascii.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }),
                   !ascii.hasPrefix("-"), !ascii.hasSuffix("-")
             else { throw .invalidHost }

@@ -33,9 +33,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses JSON text; nil if it is not JSON.
-    public static func parse(_ bytes: [UInt8]) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+    /// Parses untrusted JSON text strictly and in one pass (see `JSONParser`).
+    public static func parse(_ bytes: [UInt8]) -> Result<JSONValue, JSONParseError> {
+        JSONParser.parse(bytes)
     }
 
     /// Any Encodable as a JSONValue.

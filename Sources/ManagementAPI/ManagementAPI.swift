@@ -129,10 +129,10 @@ public final class ManagementAPI: Sendable {
         guard accepted.contains(type) else {
             throw Problem(status: .unsupportedMediaType, detail: "Content-Type must be \(accepted.joined(separator: " or "))")
         }
-        guard let json = JSONValue.parse(request.body) else {
-            throw Problem.field("", "json", "the body is not valid JSON")
+        switch JSONValue.parse(request.body) {
+        case .success(let json): return json
+        case .failure(let error): throw Problem.field("", error.rule.rawValue, "the body is not acceptable JSON: \(error)")
         }
-        return json
     }
 
     private func deploymentName(_ raw: String) throws -> String {

@@ -1,4 +1,3 @@
-import CorsdModel
 import HTTPCore
 import HTTPTypes
 
@@ -33,18 +32,19 @@ enum CacheRules {
         return max(0, lifetime - CacheFields.age(fields))
     }
 
-    /// Seconds fresh for: the upstream's own lifetime, else the deployment's TTL for the route's
-    /// kind (which never overrides no-cache; no-store and private are never stored at all).
-    static func lifetime(_ fields: HTTPFields, kind: TileRoutes.Kind, policy: TileCachePolicy) -> Int {
+    /// Seconds fresh for: the upstream's own lifetime, else `fallbackTTL` (the deployment's TTL
+    /// for the route's kind), which never overrides no-cache (no-store and private are never
+    /// stored at all).
+    static func lifetime(_ fields: HTTPFields, fallbackTTL: Int) -> Int {
         if let own = upstreamLifetime(fields) { return own }
         if CacheControl(fields).noCache { return 0 }
-        return kind == .tile ? policy.tilesTTL : policy.metadataTTL
+        return fallbackTTL
     }
 
     /// Whether (and how) a response to a cacheable GET may be stored. 200s are stored when they
     /// are fresh or can be revalidated; any other status only when the upstream explicitly gave
     /// it a freshness lifetime (errors are never cached by corsd's choice).
-    static func decide(_ head: ResponseHead, kind: TileRoutes.Kind, policy: TileCachePolicy) -> Decision? {
+    static func decide(_ head: ResponseHead, fallbackTTL: Int) -> Decision? {
         let fields = head.response.headerFields
         let code = head.response.status.code
         guard code >= 200, code != 206, code != 304 else { return nil }
@@ -55,18 +55,12 @@ enum CacheRules {
         if vary.contains("*") { return nil }
         let lifetime: Int
         if code == 200 {
-            lifetime = Self.lifetime(fields, kind: kind, policy: policy)
+            lifetime = Self.lifetime(fields, fallbackTTL: fallbackTTL)
             guard lifetime > 0 || CacheFields.etag(fields) != nil || fields[.lastModified] != nil else { return nil }
         } else {
             guard let own = upstreamLifetime(fields), own > 0 else { return nil }
             lifetime = own
         }
         return Decision(lifetime: lifetime, vary: vary)
-    }
-
-    static func freshUntil(seconds: Int) -> UInt64 {
-        guard seconds > 0 else { return 0 }
-        let (sum, overflow) = monotonicNanos().addingReportingOverflow(UInt64(seconds) * 1_000_000_000)
-        return overflow ? .max : sum
     }
 }

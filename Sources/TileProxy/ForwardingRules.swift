@@ -17,18 +17,6 @@ enum ForwardingRules {
     /// corsd's name in `Via` (RFC 9110 §7.6.3 received-by).
     static let viaName = "corsd"
 
-    /// RFC 9110 §7.6.1: the connection options the sender listed, lower-cased.
-    static func connectionOptions(_ fields: HTTPFields) -> Set<String> {
-        var names = Set<String>()
-        for value in fields[values: .connection] {
-            for item in value.split(separator: ",") {
-                let name = item.trimmingOWS().lowercased()
-                if !name.isEmpty { names.insert(name) }
-            }
-        }
-        return names
-    }
-
     /// Whether a `Via` entry already names this corsd: the request went round in a loop.
     static func isLoop(_ fields: HTTPFields) -> Bool {
         for value in fields[values: .via] {
@@ -43,7 +31,7 @@ enum ForwardingRules {
 
     /// The upstream request's fields.
     static func upstreamFields(client: HTTPFields, remote: String, target: ProxyTarget) -> HTTPFields {
-        let named = connectionOptions(client)
+        let named = HTTPCore.connectionOptions(client)
         var fields = HTTPFields()
         let names = forwarded + (target.deployment.cors.allowCredentials ? credentials : [])
         for name in names where !named.contains(name.canonicalName) {
@@ -67,8 +55,7 @@ enum ForwardingRules {
 }
 
 extension HTTPField.Name {
-    static let xForwardedFor = CORSFieldNames.name("X-Forwarded-For")
-    static let xForwardedProto = CORSFieldNames.name("X-Forwarded-Proto")
-    static let xForwardedHost = CORSFieldNames.name("X-Forwarded-Host")
-    static let xCache = CORSFieldNames.name("X-Cache")
+    static let xForwardedFor = HTTPField.Name.literal("X-Forwarded-For")
+    static let xForwardedProto = HTTPField.Name.literal("X-Forwarded-Proto")
+    static let xForwardedHost = HTTPField.Name.literal("X-Forwarded-Host")
 }

@@ -1,6 +1,10 @@
 import HTTPCore
 import HTTPTypes
 
+extension HTTPField.Name {
+    static let xCache = HTTPField.Name.literal("X-Cache")
+}
+
 /// The one place a client response head is assembled, whether it comes from the upstream or
 /// the cache: the upstream's end-to-end fields (never its framing, hop-by-hop or CORS fields),
 /// corsd's CORS fields, `X-Cache`, and one `Vary` that includes `Origin`.
@@ -14,7 +18,7 @@ enum ResponseBuilder {
     /// The upstream's fields minus hop-by-hop ones (and those its `Connection` names) and
     /// minus its CORS fields, which corsd replaces with its own.
     static func endToEnd(_ fields: HTTPFields) -> HTTPFields {
-        let named = ForwardingRules.connectionOptions(fields)
+        let named = connectionOptions(fields)
         var out = HTTPFields()
         for field in fields {
             let name = field.name.canonicalName

@@ -126,9 +126,16 @@ public final class TileCache: Sendable {
         }
         updated.etag = CacheFields.etag(updated.fields)
         updated.lastModified = updated.fields[.lastModified]
-        updated.freshUntil = CacheRules.freshUntil(seconds: lifetime)
+        updated.freshUntil = Self.freshUntil(seconds: lifetime)
         store(key, updated)
         return updated
+    }
+
+    /// The monotonic deadline `seconds` from now (0 for no freshness), saturating.
+    static func freshUntil(seconds: Int) -> UInt64 {
+        guard seconds > 0 else { return 0 }
+        let (sum, overflow) = monotonicNanos().addingReportingOverflow(UInt64(seconds) * 1_000_000_000)
+        return overflow ? .max : sum
     }
 
     /// Drops a deployment's entries (all of them, or one image's). Returns how many.

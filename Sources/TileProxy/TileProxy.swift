@@ -170,18 +170,19 @@ public final class TileProxy: Sendable {
                 var store: (head: ResponseHead, decision: CacheRules.Decision)?
             }
             let state = Mutex(State())
-            let cache = proxy.cache, policy = target.deployment.cache, kind = route.kind, maxBytes = cache.maxEntryBytes
+            let cache = proxy.cache, maxBytes = cache.maxEntryBytes
+            let fallbackTTL = target.deployment.cache.ttl(for: route.kind)
             let task = proxy.client.execute(upstream, handler: HTTPClientResponseHandler(
                 onHead: { head in
                     if let cacheKey, let stale, head.response.status == .notModified {
-                        let lifetime = CacheRules.lifetime(head.response.headerFields, kind: kind, policy: policy)
+                        let lifetime = CacheRules.lifetime(head.response.headerFields, fallbackTTL: fallbackTTL)
                         let entry = cache.refresh(cacheKey, stale, with: head.response.headerFields, lifetime: lifetime)
                         cache.record(.revalidated)
                         state.withLock { $0.headSent = true; $0.fromEntry = true }
                         respond(from: entry, source: .revalidated)
                         return
                     }
-                    let decision = cacheKey == nil ? nil : CacheRules.decide(head, kind: kind, policy: policy)
+                    let decision = cacheKey == nil ? nil : CacheRules.decide(head, fallbackTTL: fallbackTTL)
                     state.withLock {
                         $0.headSent = true
                         $0.collecting = decision == nil ? nil : []
@@ -215,7 +216,7 @@ public final class TileProxy: Sendable {
                         }, uniquingKeysWith: { a, _ in a })
                         cache.store(cacheKey, TileCache.Entry(
                             status: head.response.status, fields: fields, body: collected, etag: CacheFields.etag(fields),
-                            lastModified: fields[.lastModified], freshUntil: CacheRules.freshUntil(seconds: decision.lifetime),
+                            lastModified: fields[.lastModified], freshUntil: TileCache.freshUntil(seconds: decision.lifetime),
                             vary: vary, imageID: route.imageID))
                     }
                     writer.end()
@@ -235,6 +236,11 @@ public final class TileProxy: Sendable {
             writer.onCancel { task.cancel() }
         }
     }
+}
+
+extension TileCachePolicy {
+    /// The operator's TTL for a route of this kind.
+    func ttl(for kind: TileRoutes.Kind) -> Int { kind == .tile ? tilesTTL : metadataTTL }
 }
 
 extension HTTPResponse.Status {

@@ -42,8 +42,11 @@ struct Render: ParsableCommand {
         }
         let renderInput: RenderInput
         if let input {
-            guard let data = FileManager.default.contents(atPath: input), let json = JSONValue.parse(Array(data)) else {
-                throw CLIError("\(input) is not a readable JSON file")
+            guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input) is not a readable file") }
+            let json: JSONValue
+            switch JSONValue.parse(Array(data)) {
+            case .success(let value): json = value
+            case .failure(let error): throw CLIError("\(input) is not acceptable JSON: \(error) [\(error.rule.rawValue)]")
             }
             switch DeploymentValidator.validate(json) {
             case .success(let v): renderInput = RenderInput(deployment: v.deployment, revision: 0)

@@ -44,7 +44,7 @@ struct CacheFieldsTests {
             #expect(CacheFields.age(f) <= 1 << 31)
             _ = CacheFields.vary(f)
             _ = CacheFields.etag(f)
-            #expect(CacheRules.lifetime(f, kind: .tile, policy: .init(tilesTTL: 60)) <= 1 << 31)
+            #expect(CacheRules.lifetime(f, fallbackTTL: 60) <= 1 << 31)
         }
     }
 

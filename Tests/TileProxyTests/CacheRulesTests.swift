@@ -17,8 +17,8 @@ func head(_ pairs: [(String, String)], status: Int = 200) -> ResponseHead {
 
 /// What the shared tile cache stores, one row per rule.
 struct CacheRulesTests {
-    static let off = TileCachePolicy()
-    static let ttl = TileCachePolicy(tilesTTL: 3600, metadataTTL: 60)
+    static let off = 0
+    static let ttl = 3600
 
     @Test(arguments: [
         ("MaxAge", [("Cache-Control", "max-age=60")], 200, off, 60 as Int?),
@@ -40,17 +40,19 @@ struct CacheRulesTests {
         ("ErrorWithoutExplicitFreshness", [("ETag", "\"e\"")], 500, off, nil),
         ("ErrorStoredWhenTheUpstreamSaysSo", [("Cache-Control", "max-age=30")], 404, off, 30),
         ("PartialContentNeverStored", [("Cache-Control", "max-age=60")], 206, off, nil),
-    ] as [(String, [(String, String)], Int, TileCachePolicy, Int?)])
-    func decides(name: String, pairs: [(String, String)], status: Int, policy: TileCachePolicy, lifetime: Int?) {
-        #expect(CacheRules.decide(head(pairs, status: status), kind: .tile, policy: policy)?.lifetime == lifetime, "\(name)")
+    ] as [(String, [(String, String)], Int, Int, Int?)])
+    func decides(name: String, pairs: [(String, String)], status: Int, ttl: Int, lifetime: Int?) {
+        #expect(CacheRules.decide(head(pairs, status: status), fallbackTTL: ttl)?.lifetime == lifetime, "\(name)")
     }
 
-    @Test func metadataUsesItsOwnTTL() {
-        #expect(CacheRules.decide(head([]), kind: .metadata, policy: Self.ttl)?.lifetime == 60)
+    @Test func tilesAndMetadataHaveTheirOwnTTL() {
+        let policy = TileCachePolicy(tilesTTL: 3600, metadataTTL: 60)
+        #expect(policy.ttl(for: .tile) == 3600)
+        #expect(policy.ttl(for: .metadata) == 60)
     }
 
     @Test func varyNamesAreKeptButOriginIsCorsds() {
-        #expect(CacheRules.decide(head([("Cache-Control", "max-age=1"), ("Vary", "Origin, Accept-Encoding")]), kind: .tile, policy: Self.off)?.vary == ["accept-encoding"])
+        #expect(CacheRules.decide(head([("Cache-Control", "max-age=1"), ("Vary", "Origin, Accept-Encoding")]), fallbackTTL: Self.off)?.vary == ["accept-encoding"])
     }
 }
 
@@ -61,7 +63,7 @@ struct TileCacheStoreTests {
     func entry(_ body: Int = 1, vary: [String: String?] = [:], image: String = "1", pairs: [(String, String)] = [("ETag", "\"e\"")]) -> TileCache.Entry {
         let f = fields(pairs)
         return TileCache.Entry(status: .ok, fields: f, body: Array(repeating: 7, count: body), etag: CacheFields.etag(f), lastModified: nil,
-                               freshUntil: CacheRules.freshUntil(seconds: 60), vary: vary, imageID: image)
+                               freshUntil: TileCache.freshUntil(seconds: 60), vary: vary, imageID: image)
     }
 
     @Test func aVariantIsServedOnlyToRequestsThatMatchIt() {

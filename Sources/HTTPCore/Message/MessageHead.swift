@@ -67,6 +67,27 @@ func connectionPersists(version: HTTPVersion, fields: HTTPFields) -> Bool {
     return version == .http1_1 || keepAlive
 }
 
+/// RFC 9110 §7.6.1: the connection options a sender listed in `Connection`, lower-cased: the
+/// fields they name are hop-by-hop and never forwarded.
+public func connectionOptions(_ fields: HTTPFields) -> Set<String> {
+    var names = Set<String>()
+    for value in fields[values: .connection] {
+        for item in value.split(separator: ",") {
+            let name = item.trimmingASCIIWhitespace().lowercased()
+            if !name.isEmpty { names.insert(name) }
+        }
+    }
+    return names
+}
+
+extension HTTPField.Name {
+    /// A field name from a literal known to be a valid token.
+    public static func literal(_ name: StaticString) -> HTTPField.Name {
+        guard let field = HTTPField.Name(name.description) else { preconditionFailure("\(name) is a field name") }
+        return field
+    }
+}
+
 extension Substring {
     func trimmingASCIIWhitespace() -> Substring {
         var s = self

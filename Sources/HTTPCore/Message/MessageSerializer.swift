@@ -7,8 +7,8 @@ import Glibc
 #endif
 
 /// Writes HTTP/1.1 heads and chunk frames.
-enum MessageSerializer {
-    static func responseHead(_ response: HTTPResponse, fields: HTTPFields) -> [UInt8] {
+public enum MessageSerializer {
+    public static func responseHead(_ response: HTTPResponse, fields: HTTPFields) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         out.append(contentsOf: "HTTP/1.1 \(response.status.code) ".utf8)
@@ -38,7 +38,7 @@ enum MessageSerializer {
         }
     }
 
-    static func chunk(_ body: [UInt8]) -> [UInt8] {
+    public static func chunk(_ body: [UInt8]) -> [UInt8] {
         var out = Array(String(body.count, radix: 16).utf8)
         out.reserveCapacity(out.count + body.count + 4)
         out.append(contentsOf: [0x0D, 0x0A])
@@ -47,7 +47,7 @@ enum MessageSerializer {
         return out
     }
 
-    static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
+    public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
     static func defaultReason(_ code: Int) -> String {

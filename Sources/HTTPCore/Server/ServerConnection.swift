@@ -251,35 +251,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     func writeHead(_ id: UInt64, _ res: HTTPResponse, contentLength: Int?) {
         guard id == exchangeID, phase == .handling, case .notStarted = response, let head else { return }
-        var fields = res.headerFields
-        for name in [HTTPField.Name.connection, .transferEncoding, .contentLength, .keepAlive, .date] {
-            fields[name] = nil
-        }
-        fields[.date] = HTTPDate.now()
-        let code = res.status.code
-        let bodyless = code < 200 || code == 204 || code == 304
-        var chunked = false
-        if bodyless {
-            // No body and no framing fields (a 304's Content-Length would describe the 200).
-        } else if let contentLength {
-            fields[.contentLength] = String(contentLength)
-        } else if contentLength == nil && !bodyless {
-            if head.version == .http1_1 {
-                chunked = true
-                fields[.transferEncoding] = "chunked"
-            } else {
-                closeAfterResponse = true  // close-delimited
-            }
-        }
-        if closeAfterResponse || server.isShuttingDown {
-            closeAfterResponse = true
-            fields[.connection] = "close"
-        } else if head.version == .http1_0 {
-            fields[.connection] = "keep-alive"
-        }
-        let headOnly = head.request.method == .head || bodyless
-        response = .streaming(chunked: chunked && !headOnly, headOnly: headOnly, remaining: headOnly || chunked ? nil : contentLength)
-        outbound.append(MessageSerializer.responseHead(res, fields: fields))
+        let framing = ResponseFraming(res, contentLength: contentLength, requestMethod: head.request.method, version: head.version,
+                                      close: closeAfterResponse || server.isShuttingDown, date: HTTPDate.now())
+        if framing.close { closeAfterResponse = true }
+        response = .streaming(chunked: framing.chunked, headOnly: framing.headOnly, remaining: framing.remaining)
+        outbound.append(MessageSerializer.responseHead(res, fields: framing.fields))
     }
 
     func writeBody(_ id: UInt64, _ bytes: [UInt8], onFlushed: (@Sendable () -> Void)?) {

@@ -62,6 +62,9 @@ let package = Package(
         ),
         // Microbenchmark of CORS decisions: swift run -c release cors-bench
         .executableTarget(name: "cors-bench", dependencies: ["CORSPolicy"], path: "bench/CORSBench"),
+        // Cost of every untrusted-input path at 1x, 10x, 100x size: swift run -c release linear-bench
+        .executableTarget(name: "linear-bench", dependencies: ["CORSPolicy", "CorsdModel", "HTTPCore", "TileProxy",
+                                                               .product(name: "HTTPTypes", package: "swift-http-types")], path: "bench/LinearCost"),
         // Raw sockets and a launcher for the real binary, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),

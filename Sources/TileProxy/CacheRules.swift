@@ -3,7 +3,7 @@ import HTTPTypes
 
 /// What the shared tile cache may store and for how long (RFC 9111 for a shared cache, plus
 /// the deployment's TTLs for what the upstream says nothing about). Pure decisions.
-enum CacheRules {
+public enum CacheRules {
     /// What a 304 may update in a stored entry (RFC 9111 §4.3.4, validators and freshness).
     static let refreshedFields: [HTTPField.Name] = [.eTag, .lastModified, .cacheControl, .expires, .date, .age]
 
@@ -35,7 +35,7 @@ enum CacheRules {
     /// Seconds fresh for: the upstream's own lifetime, else `fallbackTTL` (the deployment's TTL
     /// for the route's kind), which never overrides no-cache (no-store and private are never
     /// stored at all).
-    static func lifetime(_ fields: HTTPFields, fallbackTTL: Int) -> Int {
+    public static func lifetime(_ fields: HTTPFields, fallbackTTL: Int) -> Int {
         if let own = upstreamLifetime(fields) { return own }
         if CacheControl(fields).noCache { return 0 }
         return fallbackTTL

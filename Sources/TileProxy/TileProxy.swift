@@ -229,9 +229,13 @@ public final class TileProxy: Sendable {
                     // The log has the address; an anonymous client learns only which deployment failed.
                     let name = target.deployment.name
                     proxy.logger.warning("upstream failed", metadata: ["deployment": "\(name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
-                    let status: HTTPResponse.Status = error.isTimeout ? .gatewayTimeout : .badGateway
-                    let what = error.isTimeout ? "did not answer in time" : "failed or sent a message corsd will not relay"
-                    writer.respond(Problem(status: status, detail: "the upstream of deployment '\(name)' \(what)"), extraFields: cors)
+                    let (status, what): (HTTPResponse.Status, String) =
+                        error == .noDescriptors ? (.serviceUnavailable, "cannot be reached now: corsd is at its open-file budget; retry shortly")
+                        : error.isTimeout ? (.gatewayTimeout, "did not answer in time")
+                        : (.badGateway, "failed or sent a message corsd will not relay")
+                    var fields = cors
+                    if status == .serviceUnavailable { fields[.retryAfter] = "1" }
+                    writer.respond(Problem(status: status, detail: "the upstream of deployment '\(name)' \(what)"), extraFields: fields)
                 }))
             writer.onCancel { task.cancel() }
         }

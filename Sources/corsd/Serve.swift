@@ -92,8 +92,15 @@ struct Serve: ParsableCommand {
         let (pool, applied) = try database.open()
         if !applied.isEmpty { logger.info("applied migrations: \(applied.joined(separator: ", "))") }
         let cache = TileCache(capacityBytes: tileCacheBytes)
+        // One descriptor budget: a reserve, the server's connection cap, and the rest for
+        // upstream sockets (busy or idle).
+        let limits = FileDescriptorBudget.raiseSoftLimit()
+        let clientCap = maxConnections ?? limits.connectionCap
+        let budget = DescriptorBudget(limit: limits.upstreamShare(clientCap: clientCap))
+        logger.info("descriptor budget", metadata: ["nofile": "\(limits.softLimit)", "reserved": "\(FileDescriptorBudget.reserved)",
+                                                    "client_connections": "\(clientCap)", "upstream_connections": "\(budget.limit)"])
         let proxy = TileProxy(
-            client: HTTPClient(maxConnectionsPerEndpoint: upstreamConnections),
+            client: HTTPClient(maxConnectionsPerEndpoint: upstreamConnections, budget: budget),
             timeouts: HTTPClientTimeouts(connect: upstreamConnectTimeout, header: upstreamTimeout, total: upstreamTimeout * 4),
             cache: cache, logger: logger)
         let store = PolicyStore(pool: pool) { name, deployment in proxy.update(name, deployment) }

@@ -34,10 +34,18 @@ public final class CorsdProcess: @unchecked Sendable {
     }
 
     /// Starts `corsd serve` and waits until it listens. `databasePath` nil means a new file.
-    public init(arguments: [String] = [], databasePath: String? = nil, environment: [String: String] = [:], debugRoutes: Bool = true) throws {
+    /// - Parameter openFileLimit: runs corsd under `ulimit -n` of this (soft and hard).
+    public init(arguments: [String] = [], databasePath: String? = nil, environment: [String: String] = [:], debugRoutes: Bool = true,
+                openFileLimit: Int? = nil) throws {
         self.databasePath = databasePath ?? (Self.temporaryDirectory() + "/corsd.sqlite")
-        process.executableURL = Self.binaryURL
-        process.arguments = ["serve", "--listen", "127.0.0.1:0", "--db", self.databasePath] + (debugRoutes ? ["--enable-debug-routes"] : []) + arguments
+        let serve = ["serve", "--listen", "127.0.0.1:0", "--db", self.databasePath] + (debugRoutes ? ["--enable-debug-routes"] : []) + arguments
+        if let openFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", Self.binaryURL.path] + serve
+        } else {
+            process.executableURL = Self.binaryURL
+            process.arguments = serve
+        }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }
         process.environment = env

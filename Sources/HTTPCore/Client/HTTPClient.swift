@@ -21,10 +21,13 @@ public final class HTTPClient: Sendable {
     let loop: EventLoop
     private let pools = Mutex<[UpstreamEndpoint: ConnectionPool]>([:])
     let workQueue = DispatchQueue.global()
+    /// Shared with the server: every upstream socket counts against it (nil: unbounded).
+    let budget: DescriptorBudget?
 
     public init(loop: EventLoop = .shared, maxConnectionsPerEndpoint: Int = 32, idleTimeout: Double = 30,
-                resolver: @escaping Resolver = HTTPClient.systemResolver) {
+                budget: DescriptorBudget? = nil, resolver: @escaping Resolver = HTTPClient.systemResolver) {
         self.loop = loop
+        self.budget = budget
         self.resolve = resolver
         self.maxConnectionsPerEndpoint = max(1, maxConnectionsPerEndpoint)
         self.idleTimeout = idleTimeout
@@ -69,6 +72,14 @@ public final class HTTPClient: Sendable {
     /// Connections opened to `endpoint` since start (reuse shows as a small number).
     public func connectionsOpened(to endpoint: UpstreamEndpoint) -> Int {
         pools.withLock { $0[endpoint] }?.counts.opened ?? 0
+    }
+
+    /// Closes one idle pooled connection, whichever upstream it is to, to give its descriptor
+    /// back. Returns whether there was one.
+    @discardableResult
+    func evictIdleConnection() -> Bool {
+        let all = pools.withLock { Array($0.values) }
+        return all.contains { $0.evictIdle() }
     }
 
     func pool(for endpoint: UpstreamEndpoint) -> ConnectionPool {
@@ -137,6 +148,9 @@ final class ConnectionPool: @unchecked Sendable {
     let maxConnections: Int
     let idleTimeout: Double
     let resolve: HTTPClient.Resolver
+    let budget: DescriptorBudget?
+    /// For evicting idle connections of other upstreams when the budget is spent.
+    private weak var client: HTTPClient?
     private let state = Mutex<State>(State())
 
     struct State {
@@ -153,22 +167,26 @@ final class ConnectionPool: @unchecked Sendable {
         self.maxConnections = client.maxConnectionsPerEndpoint
         self.idleTimeout = client.idleTimeout
         self.resolve = client.resolve
+        self.budget = client.budget
+        self.client = client
     }
 
     var counts: (total: Int, idle: Int, opened: Int) { state.withLock { ($0.total, $0.idle.count, $0.opened) } }
 
     /// Gives `exchange` a connection: an idle one, a new one, or a place in the queue.
     func lease(_ exchange: ClientExchange, forceNew: Bool) {
-        enum Choice { case reuse(ClientConnection), open(ClientConnection), wait }
+        enum Choice { case reuse(ClientConnection), open(ClientConnection), wait, noDescriptors }
         let choice: Choice = state.withLock { s in
             if !forceNew, let connection = s.idle.popLast() { return .reuse(connection) }
             if s.total < maxConnections {
+                guard budget?.acquire() ?? true else { return .noDescriptors }
                 s.total += 1
                 s.opened += 1
                 return .open(ClientConnection(pool: self))
             }
             if forceNew, let victim = s.idle.first {
                 // The retry needs a fresh connection and the pool is full: close an idle one.
+                guard budget?.acquire() ?? true else { return .noDescriptors }
                 s.idle.removeFirst()
                 victim.queue.async { victim.close() }
                 s.total += 1
@@ -183,6 +201,11 @@ final class ConnectionPool: @unchecked Sendable {
             connection.queue.async { connection.begin(exchange, reused: true) }
         case .open(let connection):
             connection.queue.async { connection.begin(exchange, reused: false) }
+        case .noDescriptors:
+            // Fail fast rather than wait on a budget that may not free up; an idle connection
+            // elsewhere gives its descriptor back for the next request.
+            client?.evictIdleConnection()
+            if exchange.finish() { exchange.handler.onError(.noDescriptors) }
         case .wait:
             let wait = max(0, Double(Int64(bitPattern: exchange.totalDeadline &- monotonicNanos())) / 1e9)
             workQueue.asyncAfter(deadline: .now() + wait) { [self] in
@@ -213,18 +236,22 @@ final class ConnectionPool: @unchecked Sendable {
 
     /// A connection closed: forget it and let a waiter open a new one.
     func closed(_ connection: ClientConnection) {
-        let next: (ClientExchange, ClientConnection)? = state.withLock { s in
+        budget?.release()
+        let next: ClientExchange? = state.withLock { s in
             s.idle.removeAll { $0 === connection }
             s.total -= 1
-            guard !s.waiters.isEmpty else { return nil }
-            let waiter = s.waiters.removeFirst()
-            s.total += 1
-            s.opened += 1
-            return (waiter, ClientConnection(pool: self))
+            return s.waiters.isEmpty ? nil : s.waiters.removeFirst()
         }
-        if let (exchange, connection) = next {
-            connection.queue.async { connection.begin(exchange, reused: false) }
-        }
+        // The slot is free: the first waiter leases again (a new connection, budget permitting).
+        if let next { lease(next, forceNew: false) }
+    }
+
+    /// Closes the least recently used idle connection, if any.
+    func evictIdle() -> Bool {
+        let victim: ClientConnection? = state.withLock { s in s.idle.isEmpty ? nil : s.idle.removeFirst() }
+        guard let victim else { return false }
+        victim.queue.async { victim.close() }
+        return true
     }
 
     /// Takes an idle connection out of the pool if it is still there (it saw EOF or timed out).

@@ -69,6 +69,8 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     case connectionClosed
     case invalidResponse(String)
     case cancelled
+    /// corsd's descriptor budget is spent: no new upstream connection now (503 at a gateway).
+    case noDescriptors
 
     public var description: String {
         switch self {
@@ -80,6 +82,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
         case .connectionClosed: return "upstream closed the connection before the response was complete"
         case .invalidResponse(let m): return "invalid response: \(m)"
         case .cancelled: return "cancelled"
+        case .noDescriptors: return "no descriptor left in corsd's budget for another upstream connection"
         }
     }
 

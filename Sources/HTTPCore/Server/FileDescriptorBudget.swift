@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// How many connections the process can afford before it could run out of descriptors.
 ///
@@ -29,9 +30,43 @@ public struct FileDescriptorBudget: Sendable, Equatable {
         return FileDescriptorBudget(softLimit: clampInt(limit.rlim_cur), hardLimit: clampInt(limit.rlim_max))
     }
 
-    /// Client connections allowed: half of what is left after the reserve, because each may
-    /// hold one upstream connection of the tile proxy.
+    /// Client connections allowed: half of what is left after the reserve, so the other half
+    /// stays for upstream connections of the tile proxy.
     public var connectionCap: Int { max(8, (softLimit - Self.reserved) / 2) }
 
+    /// Descriptors for sockets, client and upstream alike: the limit less the reserve.
+    public var socketLimit: Int { max(16, softLimit - Self.reserved) }
+
+    /// The upstream share of the socket budget: what client connections (capped at `cap`)
+    /// cannot use. Idle pooled upstream sockets count too, so they can never starve accept.
+    public func upstreamShare(clientCap cap: Int) -> Int { max(8, socketLimit - cap) }
+
     private static func clampInt(_ v: rlim_t) -> Int { v > rlim_t(Int32.max) ? Int(Int32.max) : Int(v) }
+}
+
+/// A count of sockets against a limit: the upstream share of corsd's descriptor budget (the
+/// server's share is its connection cap), so that together client and upstream sockets, busy
+/// or idle in a pool, never exhaust RLIMIT_NOFILE (and libdispatch with it). A socket is
+/// counted from before it is opened until it is closed.
+public final class DescriptorBudget: Sendable {
+    public let limit: Int
+    private let used = Atomic<Int>(0)
+
+    public init(limit: Int) { self.limit = max(1, limit) }
+
+    /// Takes one descriptor; false when none is left.
+    public func acquire() -> Bool {
+        var current = used.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = used.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    public func release() { used.subtract(1, ordering: .relaxed) }
+
+    /// Descriptors counted now.
+    public var inUse: Int { used.load(ordering: .relaxed) }
 }

@@ -187,10 +187,11 @@ public struct CORSEngine: Sendable {
         guard origin.utf8.allSatisfy({ $0 < 0x80 }) else { return .refused(.originNotASCII) }
         switch settings.mode {
         case .reject:
+            // Listed origins are stored serialised: a hit needs no parsing.
+            if exactOrigins.contains(origin) && !settings.allowAllOrigins { return .allowed(origin == "null" ? .nullListed : .allowedOrigins) }
             let canonical = (try? Origin(parsing: origin, lenient: false))?.serialized == origin
             guard canonical else { return .unusable }
             if settings.allowAllOrigins { return .allowed(.allowAllOrigins) }
-            if exactOrigins.contains(origin) { return .allowed(origin == "null" ? .nullListed : .allowedOrigins) }
         case .compatible:
             // django-cors-headers: urlsplit first (a ValueError means no headers), then
             // allow-all, the listed origins by scheme and netloc, the patterns on the raw value.

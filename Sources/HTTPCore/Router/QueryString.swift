@@ -10,7 +10,7 @@ public struct QueryString: Sendable {
         guard let raw, !raw.isEmpty else { return }
         for pair in raw.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = Self.decode(parts[0]), values[name] == nil else { continue }
+            guard let first = parts.first, let name = Self.decode(first), values[name] == nil else { continue }
             names.append(name)
             values[name] = .some(parts.count > 1 ? Self.decode(parts[1]) : "")
         }

@@ -19,7 +19,7 @@ public struct HTTPServerRequest: Sendable {
     /// The request target as sent: path plus query.
     public var target: String { head.path ?? "/" }
     /// The path without the query.
-    public var path: Substring { target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+    public var path: Substring { target.prefix { $0 != "?" } }
     /// The raw query string (without `?`), or nil.
     public var query: Substring? {
         guard let q = target.firstIndex(of: "?") else { return nil }

@@ -18,7 +18,7 @@ private let cors: HTTPFields = {
 }()
 
 private func relay(_ pieces: [ArraySlice<UInt8>], method: HTTPRequest.Method) {
-    var parser = HTTPParser(mode: .response(requestMethod: method))
+    var parser = HTTPParser(mode: .response(requestMethod: method), limits: .upstreamResponse)
     var out: [UInt8] = []
     var framing: ResponseFraming?
     var remaining: Int?

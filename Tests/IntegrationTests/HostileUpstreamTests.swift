@@ -40,6 +40,9 @@ final class HostileUpstreamTests: XCTestCase {
         ("BadChunkSize", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n", .aborted),
         ("ChunkSizeOverflow", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n", .aborted),
         ("ChunkLongerThanItsSize", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhello\r\n0\r\n\r\n", .aborted),
+        // More fields than corsd can relay and still stay within its own limits once its CORS
+        // fields are added (found by the upstream fuzzer).
+        ("TooManyFieldsToRelay", "HTTP/1.1 200 OK\r\n" + (0..<90).map { "X-F\($0): v\r\n" }.joined() + "Content-Length: 2\r\n\r\nok", .answered(502, body: nil)),
         // Fields corsd interprets, malformed or huge: ignored or saturated, never a trap.
         ("HugeMaxAge", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"a\"\r\nCache-Control: max-age=999999999999999999999999999\r\nAge: 99999999999999999999999\r\n\r\nok", .answered(200, body: "ok")),
         ("EmptyCacheControlDirectives", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nETag: \"b\"\r\nCache-Control: =, ,=5, max-age=, s-maxage=-1, \"\r\n\r\nok", .answered(200, body: "ok")),

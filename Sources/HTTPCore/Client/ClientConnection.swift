@@ -25,7 +25,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     private var fd: Int32 = -1
     private var generation: UInt32 = 0
     private var phase = Phase.fresh
-    private var parser = HTTPParser(mode: .response(requestMethod: .get))
+    private var parser = HTTPParser(mode: .response(requestMethod: .get), limits: .upstreamResponse)
     private var outbound = OutboundBuffer()
     private var exchange: ClientExchange?
     private var reused = false
@@ -64,7 +64,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         receivedAny = false
         paused = false
         exchange.attach(self)
-        parser = HTTPParser(mode: .response(requestMethod: exchange.request.method))
+        parser = HTTPParser(mode: .response(requestMethod: exchange.request.method), limits: .upstreamResponse)
         if phase == .fresh {
             connect(exchange.request)
         } else {

@@ -30,4 +30,14 @@ public struct HTTPLimits: Sendable, Hashable {
     public var maxBodyBytes = 1024 * 1024
 
     public init() {}
+
+    /// For upstream response heads: smaller than corsd's own limits, so that the head corsd
+    /// relays — the upstream's fields plus the ones corsd adds (CORS, `Vary`, `X-Cache`,
+    /// `Date`) — still fits the limits its own parser, and so its clients, apply.
+    public static let upstreamResponse: HTTPLimits = {
+        var limits = HTTPLimits()
+        limits.maxHeaderBytes = 12 * 1024
+        limits.maxHeaderCount = 80
+        return limits
+    }()
 }

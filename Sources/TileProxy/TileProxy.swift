@@ -160,6 +160,22 @@ public final class TileProxy: Sendable {
             writer.respond(ResponseBuilder.head(status: entry.status, fields: entry.fields, cors: cors, source: source), body: entry.body)
         }
 
+        /// Stores a complete upstream response under `key`, with the request values of the fields
+        /// it varies on.
+        private func keep(_ key: TileCache.Key, _ head: ResponseHead, _ decision: CacheRules.Decision, _ body: [UInt8]) {
+            let fields = ResponseBuilder.endToEnd(head.response.headerFields)
+            let vary = Dictionary(decision.vary.map { name in
+                (name, HTTPField.Name(name).flatMap { n -> String? in
+                    let v = request.head.headerFields[values: n].joined(separator: ", ")
+                    return v.isEmpty ? nil : v
+                })
+            }, uniquingKeysWith: { a, _ in a })
+            proxy.cache.store(key, TileCache.Entry(
+                status: head.response.status, fields: fields, body: body, etag: CacheFields.etag(fields),
+                lastModified: fields[.lastModified], freshUntil: TileCache.freshUntil(seconds: decision.lifetime),
+                vary: vary, imageID: route.imageID))
+        }
+
         /// Sends `upstream` and streams the answer with corsd's framing and CORS headers; with a
         /// cache key, keeps what `CacheRules` allows, and answers a revalidation from the entry.
         func fetch(_ upstream: HTTPClientRequest, cacheKey: TileCache.Key?, stale: TileCache.Entry?) {
@@ -194,31 +210,24 @@ public final class TileProxy: Sendable {
                     writer.writeHead(response, contentLength: ResponseBuilder.contentLength(head, method: upstream.method))
                 },
                 onBody: { bytes, resume in
-                    let fromEntry = state.withLock { s -> Bool in
-                        if s.collecting != nil {
-                            s.collecting?.append(contentsOf: bytes)
-                            if (s.collecting?.count ?? 0) > maxBytes { s.collecting = nil }  // too big to keep
-                        }
-                        return s.fromEntry
+                    // The entry is stored before the body's last bytes go out: a client that has
+                    // the whole response finds it in the cache on its next request.
+                    let (fromEntry, complete) = state.withLock { s -> (Bool, (ResponseHead, CacheRules.Decision, [UInt8])?) in
+                        guard var collected = s.collecting, let store = s.store else { return (s.fromEntry, nil) }
+                        collected.append(contentsOf: bytes)
+                        s.collecting = collected.count > maxBytes ? nil : collected  // too big to keep
+                        guard case .contentLength(let n) = store.head.framing, collected.count == n, n <= maxBytes else { return (s.fromEntry, nil) }
+                        s.collecting = nil
+                        return (s.fromEntry, (store.head, store.decision, collected))
                     }
+                    if let (head, decision, body) = complete, let cacheKey { keep(cacheKey, head, decision, body) }
                     if fromEntry { resume() } else { writer.writeBody(bytes, onFlushed: resume) }
                 },
                 onEnd: {
+                    // Chunked or close-delimited bodies: complete only now, before the end is sent.
                     let (fromEntry, collected, store) = state.withLock { ($0.fromEntry, $0.collecting, $0.store) }
                     if fromEntry { return }
-                    if let cacheKey, let collected, let (head, decision) = store {
-                        let fields = ResponseBuilder.endToEnd(head.response.headerFields)
-                        let vary = Dictionary(decision.vary.map { name in
-                            (name, HTTPField.Name(name).flatMap { n -> String? in
-                                let v = request.head.headerFields[values: n].joined(separator: ", ")
-                                return v.isEmpty ? nil : v
-                            })
-                        }, uniquingKeysWith: { a, _ in a })
-                        cache.store(cacheKey, TileCache.Entry(
-                            status: head.response.status, fields: fields, body: collected, etag: CacheFields.etag(fields),
-                            lastModified: fields[.lastModified], freshUntil: TileCache.freshUntil(seconds: decision.lifetime),
-                            vary: vary, imageID: route.imageID))
-                    }
+                    if let cacheKey, let collected, let (head, decision) = store { keep(cacheKey, head, decision, collected) }
                     writer.end()
                 },
                 onError: { error in

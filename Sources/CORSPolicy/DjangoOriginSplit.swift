@@ -19,7 +19,7 @@ public struct DjangoOriginSplit: Hashable, Sendable {
         bytes.removeAll { $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
         var rest = bytes[...]
         var scheme: [UInt8] = []
-        if let colon = bytes.firstIndex(of: 0x3A), colon > 0, Self.isAlpha(bytes[0]),
+        if let colon = bytes.firstIndex(of: 0x3A), colon > 0, let first = bytes.first, Self.isAlpha(first),
            bytes[..<colon].allSatisfy({ Self.isAlpha($0) || (0x30...0x39).contains($0) || $0 == 0x2B || $0 == 0x2D || $0 == 0x2E }) {
             scheme = bytes[..<colon].map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }
             rest = bytes[(colon + 1)...]
@@ -88,12 +88,12 @@ public struct DjangoOriginSplit: Hashable, Sendable {
         var checked: ArraySlice<String>
         if let skip {
             var hi = skip, lo = parts.count - skip - 1
-            if parts[0].isEmpty { hi -= 1; if hi != 0 { return false } }
-            if parts[parts.count - 1].isEmpty { lo -= 1; if lo != 0 { return false } }
+            if parts.first?.isEmpty == true { hi -= 1; if hi != 0 { return false } }
+            if parts.last?.isEmpty == true { lo -= 1; if lo != 0 { return false } }
             if 8 - (hi + lo) < 1 { return false }
             checked = parts[..<hi] + parts[(parts.count - lo)...]
         } else {
-            guard parts.count == 8, !parts[0].isEmpty, !parts[7].isEmpty else { return false }
+            guard parts.count == 8, parts.first?.isEmpty == false, parts.last?.isEmpty == false else { return false }
             checked = parts[...]
         }
         return checked.allSatisfy { !$0.isEmpty && $0.utf8.count <= 4 && $0.utf8.allSatisfy(\.isHexDigit) }

@@ -216,7 +216,8 @@ private struct Parser {
             i += 1
             branches.append(try parseConcat())
         }
-        return branches.count == 1 ? branches[0] : .alternation(branches)
+        if branches.count == 1, let only = branches.first { return only }
+        return .alternation(branches)
     }
 
     mutating func parseConcat() throws(SubsetRegex.ParseError) -> RegexNode {
@@ -226,7 +227,8 @@ private struct Parser {
             let atom = try parseAtom()
             items.append(try parseQuantifier(atom, atomStart: atomStart))
         }
-        return items.count == 1 ? items[0] : .concat(items)
+        if items.count == 1, let only = items.first { return only }
+        return .concat(items)
     }
 
     mutating func parseQuantifier(_ atom: RegexNode, atomStart: Int) throws(SubsetRegex.ParseError) -> RegexNode {

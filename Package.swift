@@ -17,20 +17,28 @@ let package = Package(
     targets: [
         // epoll, accept4 and friends: not all of them are exposed by the Glibc module.
         .target(name: "CCorsdShim"),
+        // Leaf: field issues and their rules, token bytes, percent-decoding, the JSON encoder.
+        .target(name: "CorsdBase"),
         .target(
             name: "HTTPCore",
             dependencies: [
                 "CCorsdShim",
+                "CorsdBase",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Pure: origins, patterns and (later) CORS decisions.
-        .target(name: "CORSPolicy", dependencies: [.product(name: "HTTPTypes", package: "swift-http-types")]),
+        // Routes that return responses, problems, query strings and entity tags, above HTTPCore.
+        .target(
+            name: "HTTPRouting",
+            dependencies: ["HTTPCore", "CorsdBase", .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "Logging", package: "swift-log")]
+        ),
+        // Pure: origins, patterns and CORS decisions.
+        .target(name: "CORSPolicy", dependencies: ["CorsdBase", .product(name: "HTTPTypes", package: "swift-http-types")]),
         // Pure: the deployment model and its validation.
-        .target(name: "CorsdModel", dependencies: ["CORSPolicy"]),
+        .target(name: "CorsdModel", dependencies: ["CORSPolicy", "CorsdBase"]),
         // Pure: deployment in, settings.py / omero config / limits.conf / systemd text out.
-        .target(name: "Rendering", dependencies: ["CorsdModel", "CORSPolicy", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Rendering", dependencies: ["CorsdBase", "CorsdModel", "CORSPolicy", .product(name: "Crypto", package: "swift-crypto")]),
         // SQLite through GRDB: deployments, revisions, audit, tokens.
         .target(
             name: "PolicyStore",
@@ -41,21 +49,21 @@ let package = Package(
             ]
         ),
         // /tiles/{deployment}/…: the CORS-enforcing proxy to OMERO.web, with its cache.
-        .target(name: "TileProxy", dependencies: ["HTTPCore", "CORSPolicy", "CorsdModel", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TileProxy", dependencies: ["CorsdBase", "HTTPCore", "HTTPRouting", "CORSPolicy", "CorsdModel", .product(name: "Logging", package: "swift-log")]),
         // The /api/v1 routes.
         .target(
             name: "ManagementAPI",
-            dependencies: ["HTTPCore", "PolicyStore", "CorsdModel", "CORSPolicy", "Rendering", "TileProxy", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["HTTPCore", "HTTPRouting", "PolicyStore", "CorsdModel", "CORSPolicy", "Rendering", "TileProxy", .product(name: "Logging", package: "swift-log")]
         ),
         .executableTarget(
             name: "corsd",
             dependencies: [
                 "HTTPCore",
+                "HTTPRouting",
                 "ManagementAPI",
                 "PolicyStore",
                 "Rendering",
                 "TileProxy",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,16 +71,20 @@ let package = Package(
         // Microbenchmark of CORS decisions: swift run -c release cors-bench
         .executableTarget(name: "cors-bench", dependencies: ["CORSPolicy"], path: "bench/CORSBench"),
         // Cost of every untrusted-input path at 1x, 10x, 100x size: swift run -c release linear-bench
-        .executableTarget(name: "linear-bench", dependencies: ["CORSPolicy", "CorsdModel", "HTTPCore", "TileProxy",
+        .executableTarget(name: "linear-bench", dependencies: ["CORSPolicy", "CorsdModel", "HTTPCore", "HTTPRouting", "TileProxy",
                                                                .product(name: "HTTPTypes", package: "swift-http-types")], path: "bench/LinearCost"),
         // Raw sockets and a launcher for the real binary, shared by the test targets.
         .target(name: "TestSupport", dependencies: ["HTTPCore"], path: "Tests/TestSupport"),
+        .testTarget(name: "CorsdBaseTests", dependencies: ["CorsdBase"]),
         .testTarget(name: "HTTPCoreTests", dependencies: ["HTTPCore", "TestSupport"]),
+        .testTarget(name: "HTTPRoutingTests", dependencies: ["HTTPRouting", "HTTPCore"]),
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "TileProxyTests", dependencies: ["TileProxy", "TestSupport"]),
         .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy", "TestSupport"]),
-        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", "ManagementAPI", "HTTPCore"]),
+        .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", .product(name: "GRDB", package: "GRDB.swift")]),
+        // In-process route tests: the router and an in-memory database, no socket, no binary.
+        .testTarget(name: "ManagementAPITests", dependencies: ["ManagementAPI", "HTTPRouting", "HTTPCore", "PolicyStore", "CorsdModel", "Rendering"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]

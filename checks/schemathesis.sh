@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs schemathesis (PyPI) against the real corsd and openapi.yaml, 0 failures allowed.
+# Validates openapi.yaml (openapi-spec-validator), then runs schemathesis (PyPI) against the real
+# corsd and openapi.yaml, 0 failures allowed.
 # Every check runs except two that cannot hold for this API by design:
 #  - positive_data_acceptance: schema-valid writes can still be refused for rules JSON Schema
 #    cannot say (soft <= hard, nofile <= fs.nr_open, origin syntax) or by state (412 when
@@ -15,6 +16,8 @@ cd "$(dirname "$0")/.."
 bin=$1
 examples=${2:-40}
 venv_bin=$(checks/venv.sh schemathesis requirements-schemathesis.txt)
+# The contract itself first: valid OpenAPI 3.1.
+"$venv_bin/openapi-spec-validator" openapi.yaml
 work=$(mktemp -d)
 token=schemathesis-admin
 CORSD_ADMIN_TOKEN=$token "$bin" serve --listen 127.0.0.1:0 --db "$work/c.sqlite" 2>"$work/log" &

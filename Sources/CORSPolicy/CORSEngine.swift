@@ -1,3 +1,4 @@
+import CorsdBase
 import HTTPTypes
 
 /// The CORS-relevant parts of a request head.
@@ -212,18 +213,9 @@ public struct CORSEngine: Sendable {
             return .preflightMethodNotAllowed
         }
         for header in (request.requestHeaders ?? "").split(separator: ",") {
-            let name = header.trimmingCharacters(in: " \t").lowercased()
+            let name = header.trimmingOWS().lowercased()
             if !name.isEmpty && !headerSet.contains(name) { return .preflightHeaderNotAllowed }
         }
         return nil
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
     }
 }

@@ -21,8 +21,8 @@ public struct DjangoSettings: Codable, Sendable, Equatable {
 public struct Deployment: Codable, Sendable, Equatable {
     public var name: String
     public var description = ""
-    /// The OMERO.web base URL the tile proxy forwards to (normalised, no trailing slash).
-    public var upstream: String
+    /// The OMERO.web base URL the tile proxy forwards to (parsed once, at validation).
+    public var upstream: UpstreamURL
     public var cors = CORSSettings()
     public var django = DjangoSettings()
     public var limits = LimitEntry.defaults
@@ -38,7 +38,7 @@ public struct Deployment: Codable, Sendable, Equatable {
     /// How long the tile proxy keeps responses the upstream says nothing about.
     public var cache = TileCachePolicy()
 
-    public init(name: String, upstream: String) {
+    public init(name: String, upstream: UpstreamURL) {
         self.name = name
         self.upstream = upstream
     }
@@ -77,6 +77,10 @@ public struct TileCachePolicy: Codable, Sendable, Equatable {
 
 /// A systemd unit and the user it runs as.
 public struct SystemdUnit: Codable, Sendable, Equatable, Hashable {
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case unit, user
+    }
+
     /// `omero-web.service`, `omero-web.socket`, …
     public var unit: String
     /// The `User=` of the unit: its limits entries (else `*`'s) become the unit's `LimitNOFILE`.

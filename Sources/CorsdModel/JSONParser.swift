@@ -1,18 +1,8 @@
+import CorsdBase
+
 /// Why a JSON text was refused: a rule name for problem+json and where it broke.
 public struct JSONParseError: Error, Equatable, CustomStringConvertible {
-    public enum Rule: String, Sendable {
-        /// Not RFC 8259 JSON.
-        case syntax = "json"
-        /// An object names the same member twice (RFC 8259 leaves it undefined: corsd refuses).
-        case duplicateKey = "duplicate_key"
-        /// An integer outside ±2^53 (it would not survive a round trip through a double).
-        case numberRange = "number_range"
-        /// Bytes that are not UTF-8, or an escaped lone surrogate.
-        case utf8
-        /// Arrays and objects nested deeper than `JSONParser.maxDepth`.
-        case depth = "max_depth"
-    }
-
+    /// One of `json`, `duplicate_key`, `number_range`, `utf8`, `max_depth`.
     public var rule: Rule
     /// Byte offset in the text.
     public var offset: Int
@@ -35,7 +25,7 @@ public struct JSONParser {
             parser.skipWhitespace()
             let value = try parser.value()
             parser.skipWhitespace()
-            guard parser.i == bytes.count else { throw parser.fail(.syntax, "text after the JSON value") }
+            guard parser.i == bytes.count else { throw parser.fail(.json, "text after the JSON value") }
             return .success(value)
         } catch {
             return .failure(error)
@@ -44,7 +34,7 @@ public struct JSONParser {
 
     private init(bytes: [UInt8]) { self.bytes = bytes }
 
-    private func fail(_ rule: JSONParseError.Rule, _ message: String) -> JSONParseError {
+    private func fail(_ rule: Rule, _ message: String) -> JSONParseError {
         JSONParseError(rule: rule, offset: i, message: message)
     }
 
@@ -55,7 +45,7 @@ public struct JSONParser {
     }
 
     private mutating func value() throws(JSONParseError) -> JSONValue {
-        guard let b = peek else { throw fail(.syntax, "unexpected end of text") }
+        guard let b = peek else { throw fail(.json, "unexpected end of text") }
         switch b {
         case 0x7B: return try container { p throws(JSONParseError) in try p.object() }
         case 0x5B: return try container { p throws(JSONParseError) in try p.array() }
@@ -64,13 +54,13 @@ public struct JSONParser {
         case 0x66: try literal("false"); return .bool(false)
         case 0x6E: try literal("null"); return .null
         case 0x2D, 0x30...0x39: return .number(try number())
-        default: throw fail(.syntax, "unexpected character")
+        default: throw fail(.json, "unexpected character")
         }
     }
 
     private mutating func container(_ body: (inout JSONParser) throws(JSONParseError) -> JSONValue) throws(JSONParseError) -> JSONValue {
         depth += 1
-        guard depth <= Self.maxDepth else { throw fail(.depth, "nested deeper than \(Self.maxDepth)") }
+        guard depth <= Self.maxDepth else { throw fail(.maxDepth, "nested deeper than \(Self.maxDepth)") }
         let v = try body(&self)
         depth -= 1
         return v
@@ -83,11 +73,11 @@ public struct JSONParser {
         if peek == 0x7D { i += 1; return .object(members) }
         while true {
             skipWhitespace()
-            guard peek == 0x22 else { throw fail(.syntax, "expected a member name") }
+            guard peek == 0x22 else { throw fail(.json, "expected a member name") }
             let keyOffset = i
             let key = try string()
             skipWhitespace()
-            guard peek == 0x3A else { throw fail(.syntax, "expected ':'") }
+            guard peek == 0x3A else { throw fail(.json, "expected ':'") }
             i += 1
             skipWhitespace()
             let v = try value()
@@ -98,7 +88,7 @@ public struct JSONParser {
             switch peek {
             case 0x2C: i += 1
             case 0x7D: i += 1; return .object(members)
-            default: throw fail(.syntax, "expected ',' or '}'")
+            default: throw fail(.json, "expected ',' or '}'")
             }
         }
     }
@@ -115,7 +105,7 @@ public struct JSONParser {
             switch peek {
             case 0x2C: i += 1
             case 0x5D: i += 1; return .array(items)
-            default: throw fail(.syntax, "expected ',' or ']'")
+            default: throw fail(.json, "expected ',' or ']'")
             }
         }
     }
@@ -123,7 +113,7 @@ public struct JSONParser {
     private mutating func literal(_ word: StaticString) throws(JSONParseError) {
         let w = word.utf8Start
         for k in 0..<word.utf8CodeUnitCount {
-            guard peek == w[k] else { throw fail(.syntax, "unexpected character") }
+            guard peek == w[k] else { throw fail(.json, "unexpected character") }
             i += 1
         }
     }
@@ -132,19 +122,19 @@ public struct JSONParser {
         let start = i
         var isInteger = true
         if peek == 0x2D { i += 1 }
-        guard let first = peek, (0x30...0x39).contains(first) else { throw fail(.syntax, "expected a digit") }
+        guard let first = peek, (0x30...0x39).contains(first) else { throw fail(.json, "expected a digit") }
         if first == 0x30 { i += 1 } else { while let d = peek, (0x30...0x39).contains(d) { i += 1 } }
         if peek == 0x2E {
             isInteger = false
             i += 1
-            guard let d = peek, (0x30...0x39).contains(d) else { throw fail(.syntax, "expected a digit after '.'") }
+            guard let d = peek, (0x30...0x39).contains(d) else { throw fail(.json, "expected a digit after '.'") }
             while let d = peek, (0x30...0x39).contains(d) { i += 1 }
         }
         if peek == 0x65 || peek == 0x45 {
             isInteger = false
             i += 1
             if peek == 0x2B || peek == 0x2D { i += 1 }
-            guard let d = peek, (0x30...0x39).contains(d) else { throw fail(.syntax, "expected a digit in the exponent") }
+            guard let d = peek, (0x30...0x39).contains(d) else { throw fail(.json, "expected a digit in the exponent") }
             while let d = peek, (0x30...0x39).contains(d) { i += 1 }
         }
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
@@ -165,7 +155,7 @@ public struct JSONParser {
         i += 1
         var out: [UInt8] = []
         while true {
-            guard let b = peek else { throw fail(.syntax, "unterminated string") }
+            guard let b = peek else { throw fail(.json, "unterminated string") }
             switch b {
             case 0x22:
                 i += 1
@@ -174,7 +164,7 @@ public struct JSONParser {
                 i += 1
                 try escape(into: &out)
             case 0x00..<0x20:
-                throw fail(.syntax, "control character in a string (escape it)")
+                throw fail(.json, "control character in a string (escape it)")
             case 0x80...:
                 try utf8Sequence(into: &out)
             default:
@@ -185,7 +175,7 @@ public struct JSONParser {
     }
 
     private mutating func escape(into out: inout [UInt8]) throws(JSONParseError) {
-        guard let e = peek else { throw fail(.syntax, "unterminated escape") }
+        guard let e = peek else { throw fail(.json, "unterminated escape") }
         i += 1
         switch e {
         case 0x22, 0x5C, 0x2F: out.append(e)
@@ -208,20 +198,20 @@ public struct JSONParser {
             guard let s = Unicode.Scalar(scalar) else { throw fail(.utf8, "not a Unicode scalar") }
             out.append(contentsOf: Array(String(Character(s)).utf8))
         default:
-            throw fail(.syntax, "unknown escape")
+            throw fail(.json, "unknown escape")
         }
     }
 
     private mutating func hex4() throws(JSONParseError) -> UInt32 {
         var v: UInt32 = 0
         for _ in 0..<4 {
-            guard let h = peek else { throw fail(.syntax, "short \\u escape") }
+            guard let h = peek else { throw fail(.json, "short \\u escape") }
             let d: UInt32
             switch h {
             case 0x30...0x39: d = UInt32(h - 0x30)
             case 0x41...0x46: d = UInt32(h - 0x41 + 10)
             case 0x61...0x66: d = UInt32(h - 0x61 + 10)
-            default: throw fail(.syntax, "bad \\u escape")
+            default: throw fail(.json, "bad \\u escape")
             }
             v = v << 4 | d
             i += 1

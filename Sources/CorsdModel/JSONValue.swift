@@ -1,3 +1,4 @@
+import CorsdBase
 import Foundation
 
 /// A JSON document as data, so input can be validated field by field (with paths, unknown
@@ -40,7 +41,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
 
     /// Any Encodable as a JSONValue.
     public init<T: Encodable>(encoding value: T) throws {
-        let data = try JSONEncoder().encode(value)
+        let data = try JSONCoding.encoder().encode(value)
         self = try JSONDecoder().decode(JSONValue.self, from: data)
     }
 
@@ -69,5 +70,65 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .array: return "array"
         case .object: return "object"
         }
+    }
+}
+
+extension JSONValue {
+    /// Indented text with sorted keys and two-space indentation, `[]`/`{}` for empty
+    /// containers, and a final newline: the form of exported files and document diffs, stable
+    /// byte for byte.
+    public func prettyText() -> String {
+        var out = ""
+        write(to: &out, indent: "")
+        return out + "\n"
+    }
+
+    private func write(to out: inout String, indent: String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let b): out += b ? "true" : "false"
+        case .number(let n): out += n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
+        case .string(let s): out += Self.quote(s)
+        case .array(let items):
+            guard !items.isEmpty else { out += "[]"; return }
+            out += "[\n"
+            for (i, item) in items.enumerated() {
+                out += indent + "  "
+                item.write(to: &out, indent: indent + "  ")
+                out += i == items.count - 1 ? "\n" : ",\n"
+            }
+            out += indent + "]"
+        case .object(let members):
+            guard !members.isEmpty else { out += "{}"; return }
+            out += "{\n"
+            let keys = members.keys.sorted()
+            for (i, key) in keys.enumerated() {
+                out += indent + "  "
+                out += Self.quote(key)
+                out += ": "
+                members[key]?.write(to: &out, indent: indent + "  ")
+                out += i == keys.count - 1 ? "\n" : ",\n"
+            }
+            out += indent + "}"
+        }
+    }
+
+    /// A JSON string literal (RFC 8259) in printable ASCII: everything else is `\uXXXX`
+    /// (UTF-16), so no value can break a line of the file or the shell command it sits in.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case " "..."~": out.unicodeScalars.append(scalar)
+            default:
+                for unit in String(scalar).utf16 {
+                    let digits = String(unit, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - digits.count) + digits
+                }
+            }
+        }
+        return out + "\""
     }
 }

@@ -59,6 +59,10 @@ public struct LimitEntry: Codable, Sendable, Equatable, Hashable {
     /// fs.nr_open's default: the kernel refuses a nofile hard limit above it.
     public static let nrOpenDefault = 1_048_576
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case domain, type, item, value
+    }
+
     public var domain: String
     public var type: Kind
     public var item: String

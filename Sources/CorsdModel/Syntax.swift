@@ -1,7 +1,7 @@
 import CORSPolicy
 
 /// The OMERO.web base URL a deployment's tiles are fetched from: `http(s)://host[:port][/prefix]`.
-public struct UpstreamURL: Sendable, Equatable {
+public struct UpstreamURL: Sendable, Hashable, Codable, CustomStringConvertible {
     public var scheme: String
     /// Host as it goes on the wire (IPv6 without brackets).
     public var host: String
@@ -13,6 +13,29 @@ public struct UpstreamURL: Sendable, Equatable {
         let h = host.contains(":") ? "[\(host)]" : host
         let defaultPort = scheme == "https" ? 443 : 80
         return "\(scheme)://\(h)" + (port == defaultPort ? "" : ":\(port)") + pathPrefix
+    }
+
+    public init(scheme: String, host: String, port: Int, pathPrefix: String) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.pathPrefix = pathPrefix
+    }
+
+    public var description: String { serialized }
+
+    /// Stored and served as its serialization.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        switch Self.parse(try c.decode(String.self)) {
+        case .success(let url): self = url
+        case .failure(let invalid): throw DecodingError.dataCorruptedError(in: c, debugDescription: invalid.message)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(serialized)
     }
 
     public static func parse(_ text: String) -> Result<UpstreamURL, InvalidValue> {

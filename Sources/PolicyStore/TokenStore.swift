@@ -1,50 +1,9 @@
+import CorsdBase
 import CorsdModel
 import Crypto
 import Foundation
 import GRDB
 import Synchronization
-
-/// What a token may do.
-public enum Scope: Sendable, Equatable, Hashable, CustomStringConvertible {
-    /// Everything, including tokens.
-    case admin
-    /// Every GET of the management API.
-    case read
-    /// Read one deployment and its renders: what a host's agent needs.
-    case agent(String)
-
-    public init?(_ text: String) {
-        switch text {
-        case "admin": self = .admin
-        case "read": self = .read
-        default:
-            guard text.hasPrefix("agent:") else { return nil }
-            let name = String(text.dropFirst(6))
-            guard DeploymentValidator.isValidName(name) else { return nil }
-            self = .agent(name)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .admin: return "admin"
-        case .read: return "read"
-        case .agent(let d): return "agent:\(d)"
-        }
-    }
-}
-
-public struct TokenRecord: Sendable, Equatable, Codable {
-    public var id: String
-    public var name: String
-    public var scope: String
-    public var createdAt: String
-
-    enum CodingKeys: String, CodingKey {
-        case id, name, scope
-        case createdAt = "created_at"
-    }
-}
 
 public enum TokenError: Error, Equatable, CustomStringConvertible {
     case invalidName
@@ -52,10 +11,12 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
     case nameTaken(String)
     case notFound(String)
 
+    public static let nameRule = "must be 1–64 characters of letters, digits, '.', '_' or '-'"
+
     public var description: String {
         switch self {
-        case .invalidName: return "token name must be 1–64 characters of letters, digits, '.', '_' or '-'"
-        case .invalidScope(let s): return "scope '\(s)' is not one of admin, read, agent:<deployment>"
+        case .invalidName: return "token name \(Self.nameRule)"
+        case .invalidScope(let s): return "scope '\(s)' \(Scope.rule)"
         case .nameTaken(let n): return "a token named '\(n)' already exists"
         case .notFound(let id): return "token \(id) not found"
         }
@@ -66,90 +27,87 @@ public enum TokenError: Error, Equatable, CustomStringConvertible {
 /// compare the presented secret's hash against every token in constant time, from an
 /// in-memory copy refreshed on every token change (no SQLite read per request).
 public final class TokenStore: Sendable {
-    private let pool: DatabasePool
-    private let cache = Mutex<[(record: TokenRecord, hash: [UInt8])]>([])
+    private let writer: any DatabaseWriter
+    private let cache = Mutex<[TokenRecord]>([])
 
-    public init(pool: DatabasePool) throws {
-        self.pool = pool
-        try reload()
+    init(writer: any DatabaseWriter) {
+        self.writer = writer
     }
 
-    public func reload() throws {
-        let rows = try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at, id") }
-        let entries = rows.map { row -> (TokenRecord, [UInt8]) in
-            (TokenRecord(id: row["id"], name: row["name"], scope: row["scope"], createdAt: row["created_at"]), [UInt8]((row["secret_sha256"] as Data)))
+    public func reload() async throws {
+        let records = try await writer.read { db in
+            try TokenRecord.order(TokenRecord.Columns.createdAt, TokenRecord.Columns.id).fetchAll(db)
         }
-        cache.withLock { $0 = entries }
+        cache.withLock { $0 = records }
     }
 
     public var isEmpty: Bool { cache.withLock { $0.isEmpty } }
 
-    public func list() -> [TokenRecord] { cache.withLock { $0.map(\.record) } }
+    public func list() -> [TokenInfo] { cache.withLock { $0.map(\.info) } }
 
     /// The token whose secret this is, if any.
-    public func authenticate(_ secret: String) -> (TokenRecord, Scope)? {
+    public func authenticate(_ secret: String) -> TokenInfo? {
         let presented = Self.hash(secret)
-        let entries = cache.withLock { $0 }
-        var found: TokenRecord?
-        for entry in entries where Self.constantTimeEqual(entry.hash, presented) {
-            found = entry.record
+        let records = cache.withLock { $0 }
+        var found: TokenInfo?
+        for record in records where Self.constantTimeEqual(record.secretSHA256, presented) {
+            found = record.info
         }
-        guard let found, let scope = Scope(found.scope) else { return nil }
-        return (found, scope)
+        return found
     }
 
     /// Creates a token; returns it and its secret (shown once, never stored).
-    public func create(name: String, scope: String, actor: Actor, secret: String? = nil) throws -> (TokenRecord, String) {
-        guard name.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/) != nil else { throw TokenError.invalidName }
-        guard Scope(scope) != nil else { throw TokenError.invalidScope(scope) }
+    public func create(name: String, scope scopeText: String, actor: Actor, secret: String? = nil) async throws -> (TokenInfo, String) {
+        guard Self.isValidName(name) else { throw TokenError.invalidName }
+        guard let scope = Scope(scopeText) else { throw TokenError.invalidScope(scopeText) }
         let secret = secret ?? Self.newSecret()
-        let record = TokenRecord(id: "tok_" + Self.randomHex(6), name: name, scope: scope, createdAt: Timestamp.now())
-        try pool.write { db in
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE name = ?", arguments: [name]) == true { throw TokenError.nameTaken(name) }
-            try db.execute(sql: "INSERT INTO tokens (id, name, scope, secret_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [record.id, name, scope, Data(Self.hash(secret)), record.createdAt])
-            try PolicyStore.audit(db, actor: actor, action: "token.create", target: "token:\(record.id)", revision: nil)
+        let record = TokenRecord(id: "tok_" + Self.randomHex(6), name: name, scope: scope, secretSHA256: Self.hash(secret), createdAt: Timestamp.now())
+        try await writer.write { db in
+            if try TokenRecord.filter(TokenRecord.Columns.name == name).fetchCount(db) > 0 { throw TokenError.nameTaken(name) }
+            try record.insert(db)
+            try AuditEntry.record(db, actor: actor, action: "token.create", target: "token:\(record.id)", revision: nil)
         }
-        try reload()
-        return (record, secret)
+        try await reload()
+        return (record.info, secret)
     }
 
-    public func revoke(id: String, actor: Actor) throws {
-        try pool.write { db in
-            try db.execute(sql: "DELETE FROM tokens WHERE id = ?", arguments: [id])
-            guard db.changesCount > 0 else { throw TokenError.notFound(id) }
-            try PolicyStore.audit(db, actor: actor, action: "token.revoke", target: "token:\(id)", revision: nil)
+    public func revoke(id: String, actor: Actor) async throws {
+        try await writer.write { db in
+            guard try TokenRecord.deleteOne(db, key: id) else { throw TokenError.notFound(id) }
+            try AuditEntry.record(db, actor: actor, action: "token.revoke", target: "token:\(id)", revision: nil)
         }
-        try reload()
+        try await reload()
     }
 
     /// Start-up bootstrap: `CORSD_ADMIN_TOKEN` creates or refreshes the admin token named
     /// `bootstrap`; with no tokens at all and no such variable, one is created and its secret
     /// returned so `serve` can print it once.
-    public func bootstrap(environmentSecret: String?) throws -> String? {
+    public func bootstrap(environmentSecret: String?) async throws -> String? {
         let actor = Actor(tokenName: "corsd", client: "startup")
         if let secret = environmentSecret, !secret.isEmpty {
-            let existing = list().first { $0.name == "bootstrap" }
-            if let existing {
-                try pool.write { db in
-                    try db.execute(sql: "UPDATE tokens SET secret_sha256 = ?, scope = 'admin' WHERE id = ?", arguments: [Data(Self.hash(secret)), existing.id])
-                }
-                try reload()
-            } else {
-                _ = try create(name: "bootstrap", scope: "admin", actor: actor, secret: secret)
+            let hash = Self.hash(secret)
+            let refreshed = try await writer.write { db -> Bool in
+                guard var existing = try TokenRecord.filter(TokenRecord.Columns.name == "bootstrap").fetchOne(db) else { return false }
+                existing.secretSHA256 = hash
+                existing.scope = .admin
+                try existing.update(db)
+                return true
             }
+            if refreshed { try await reload() } else { _ = try await create(name: "bootstrap", scope: "admin", actor: actor, secret: secret) }
             return nil
         }
         guard isEmpty else { return nil }
-        return try create(name: "bootstrap", scope: "admin", actor: actor).1
+        return try await create(name: "bootstrap", scope: "admin", actor: actor).1
     }
 
-    static func hash(_ secret: String) -> [UInt8] { Array(SHA256.hash(data: Data(secret.utf8))) }
+    public static func isValidName(_ name: String) -> Bool { name.wholeMatch(of: /[A-Za-z0-9._-]{1,64}/) != nil }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    static func hash(_ secret: String) -> Data { Data(SHA256.hash(data: Data(secret.utf8))) }
+
+    static func constantTimeEqual(_ a: Data, _ b: Data) -> Bool {
         guard a.count == b.count else { return false }
         var diff: UInt8 = 0
-        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        for (x, y) in zip(a, b) { diff |= x ^ y }
         return diff == 0
     }
 

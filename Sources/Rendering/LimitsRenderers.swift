@@ -1,3 +1,4 @@
+import CorsdBase
 import CorsdModel
 
 /// Why nofile is raised at all, told truly: no version of django-cors-headers opens
@@ -39,13 +40,13 @@ struct NofileLimits {
     var hard: LimitEntry.Value
     var domain: String
 
-    init(_ d: Deployment, user: String, field: String) throws(RenderError) {
+    init(_ d: Deployment, user: String, field: String) throws(FieldIssue) {
         let entries = d.limits.filter { $0.item == "nofile" }
         let mine = entries.contains { $0.domain == user } ? entries.filter { $0.domain == user } : entries.filter { $0.domain == "*" }
         let soft = mine.first { $0.type != .hard }?.value
         let hard = mine.first { $0.type != .soft }?.value
         guard let value = soft ?? hard else {
-            throw RenderError(field: field, rule: "nofile_required", message: "limits has no nofile entry for \(user) (or *) to apply")
+            throw FieldIssue(field: field, rule: .nofileRequired, message: "limits has no nofile entry for \(user) (or *) to apply")
         }
         self.soft = soft ?? value
         self.hard = hard ?? value
@@ -53,7 +54,7 @@ struct NofileLimits {
     }
 
     /// For renders that know only one user: the first user-name domain with nofile entries.
-    init(serviceUserOf d: Deployment, field: String) throws(RenderError) {
+    init(serviceUserOf d: Deployment, field: String) throws(FieldIssue) {
         let user = d.limits.first { $0.item == "nofile" && LimitsDomain.isName($0.domain.utf8) }?.domain ?? "*"
         try self.init(d, user: user, field: field)
     }
@@ -67,9 +68,9 @@ struct NofileLimits {
 
 /// A systemd drop-in giving one unit `LimitNOFILE=soft:hard` in the section of its type.
 public enum SystemdDropInRenderer {
-    public static func render(_ input: RenderInput, unit name: String) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput, unit name: String) throws(FieldIssue) -> Rendered {
         guard let unit = input.deployment.systemdUnits.first(where: { $0.unit == name }), let section = unit.section else {
-            throw RenderError(field: "systemd_units", rule: "unknown_unit", message: "'\(Quoting.comment(name))' is not one of this deployment's systemd_units")
+            throw FieldIssue(field: "systemd_units", rule: .unknownUnit, message: "'\(Quoting.comment(name))' is not one of this deployment's systemd_units")
         }
         let limits = try NofileLimits(input.deployment, user: unit.user, field: "systemd_units")
         func spell(_ v: LimitEntry.Value) -> String { v == .unlimited ? "infinity" : v.description }
@@ -87,7 +88,7 @@ public enum SystemdDropInRenderer {
 
 /// A compose snippet raising the OMERO.web container's nofile (Docker ignores limits.conf).
 public enum ComposeRenderer {
-    public static func render(_ input: RenderInput) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput) throws(FieldIssue) -> Rendered {
         let limits = try NofileLimits(serviceUserOf: input.deployment, field: "limits")
         let body = """
         services:
@@ -109,7 +110,7 @@ public enum ComposeRenderer {
 /// supervisord's `minfds`: supervisord raises its soft nofile limit to it, and its children
 /// (OMERO.web under supervisord) inherit it.
 public enum SupervisordRenderer {
-    public static func render(_ input: RenderInput) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput) throws(FieldIssue) -> Rendered {
         let limits = try NofileLimits(serviceUserOf: input.deployment, field: "limits")
         let body = "[supervisord]\nminfds=\(NofileLimits.number(limits.soft))\n"
         let notes = ["The soft nofile limit of \(limits.domain); supervisord fails to start if its hard limit is lower."] + nofileStory

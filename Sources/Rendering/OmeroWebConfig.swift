@@ -1,3 +1,4 @@
+import CorsdBase
 import CORSPolicy
 import CorsdModel
 
@@ -50,11 +51,11 @@ struct OmeroWebConfig {
     /// JSON `[name, value]` pairs for `omero.web.django_additional_settings`.
     let additionalSettings: [String]
 
-    init(_ d: Deployment, dialect override: SettingsDialect?, format: String) throws(RenderError) {
+    init(_ d: Deployment, dialect override: SettingsDialect?, format: String) throws(FieldIssue) {
         version = CorsHeadersVersion(d.django.corsHeadersVersion)
         dialect = override ?? SettingsDialect(version: version)
         if version >= .v("4.0") {
-            throw RenderError(field: "django.cors_headers_version", rule: "omero_config_4x",
+            throw FieldIssue(field: "django.cors_headers_version", rule: .omeroConfig4x,
                               message: "django-cors-headers \(version) refuses the CORS_REPLACE_HTTPS_REFERER that OMERO.web forces (corsheaders.E013), and \(format) can set settings but not remove one: render settings.py instead")
         }
         try checkExpressible(d.cors, version: version)
@@ -93,9 +94,9 @@ struct OmeroWebConfig {
 }
 
 /// Policy fields a django-cors-headers version has no setting for: refused, never dropped.
-func checkExpressible(_ cors: CORSSettings, version: CorsHeadersVersion) throws(RenderError) {
+func checkExpressible(_ cors: CORSSettings, version: CorsHeadersVersion) throws(FieldIssue) {
     if cors.allowPrivateNetwork && version < .v("4.0") {
-        throw RenderError(field: "cors.allow_private_network", rule: "unsupported_by_version",
+        throw FieldIssue(field: "cors.allow_private_network", rule: .unsupportedByVersion,
                           message: "django-cors-headers \(version) has no CORS_ALLOW_PRIVATE_NETWORK (4.0+): set it to false or raise django.cors_headers_version")
     }
 }
@@ -104,7 +105,7 @@ func checkExpressible(_ cors: CORSSettings, version: CorsHeadersVersion) throws(
 /// from an empty configuration): list keys are extended with `append --set`, which starts
 /// from OMERO.web's defaults when the key was never set and adds an item only once.
 public enum OmeroConfigScriptRenderer {
-    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(FieldIssue) -> Rendered {
         let d = input.deployment
         let config = try OmeroWebConfig(d, dialect: dialect, format: "omero config")
         let sh = Quoting.shell
@@ -164,7 +165,7 @@ public enum OmeroConfigScriptRenderer {
 /// `omero-web.omero`: for the OMERO.web container image, which runs `omero load` on
 /// `/opt/omero/web/config/*.omero` at start (one `omero` command a line).
 public enum OmeroLoadFileRenderer {
-    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(FieldIssue) -> Rendered {
         let d = input.deployment
         let config = try OmeroWebConfig(d, dialect: dialect, format: "an .omero file")
         let sh = Quoting.shell
@@ -193,7 +194,7 @@ public enum OmeroEnvFileRenderer {
         "CONFIG_" + key.replacingAll("_", with: "__").replacingAll(".", with: "_")
     }
 
-    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(FieldIssue) -> Rendered {
         let d = input.deployment
         let config = try OmeroWebConfig(d, dialect: dialect, format: "an environment file")
         let pairs = [
@@ -205,7 +206,7 @@ public enum OmeroEnvFileRenderer {
         ]
         for (key, value) in pairs where value.contains("$") || value.contains(" #") {
             // Compose interpolates `$` and cuts unquoted values at ` #`; docker --env-file quotes nothing.
-            throw RenderError(field: key == "omero.web.cors_origin_whitelist" ? "cors.allowed_origins" : "cors", rule: "env_file_value",
+            throw FieldIssue(field: key == "omero.web.cors_origin_whitelist" ? "cors.allowed_origins" : "cors", rule: .envFileValue,
                               message: "the value for \(key) contains '$' or ' #', which an environment file cannot carry the same way for docker and compose: use omero-web.omero instead")
         }
         let body = pairs.map { "\(variable($0.0))=\($0.1)" }.joined(separator: "\n") + "\n"

@@ -1,3 +1,5 @@
+import CorsdModel
+
 /// Literal quoting for the languages corsd writes. Each produces pure printable ASCII on one
 /// line, so no value, even one that somehow bypassed validation, can end a line, a string or
 /// a comment early and so change the program around it.
@@ -36,19 +38,7 @@ public enum Quoting {
     }
 
     /// A JSON string (RFC 8259), ASCII only.
-    public static func json(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case " "..."~": out.unicodeScalars.append(scalar)
-            default:
-                for unit in String(scalar).utf16 { out += "\\u" + hex(UInt32(unit), 4) }
-            }
-        }
-        return out + "\""
-    }
+    public static func json(_ s: String) -> String { JSONValue.quote(s) }
 
     /// A comment-safe rendering of free text: printable ASCII kept, anything else as `?`.
     public static func comment(_ s: String) -> String {

@@ -1,3 +1,5 @@
+import CorsdModel
+import CorsdBase
 /// The formats and their single entry point, shared by the API and the CLI.
 public enum RenderFormat: Sendable, Equatable {
     case settingsPy
@@ -28,7 +30,18 @@ public enum RenderFormat: Sendable, Equatable {
 
     public static let names = fixed.map(\.0) + ["systemd/<unit>"]
 
-    public func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(RenderError) -> Rendered {
+    /// The format's name as the API and the CLI spell it.
+    public var name: String {
+        if case .systemd(let unit) = self { return "systemd/\(unit)" }
+        return Self.fixed.first { $0.1 == self }?.0 ?? ""
+    }
+
+    /// Every render of `deployment`: the fixed formats and a drop-in per systemd unit.
+    public static func all(for deployment: Deployment) -> [RenderFormat] {
+        fixed.map(\.1) + deployment.systemdUnits.map { .systemd(unit: $0.unit) }
+    }
+
+    public func render(_ input: RenderInput, dialect: SettingsDialect? = nil) throws(FieldIssue) -> Rendered {
         switch self {
         case .settingsPy: return try SettingsPyRenderer.render(input, dialect: dialect)
         case .omeroConfig: return try OmeroConfigScriptRenderer.render(input, dialect: dialect)

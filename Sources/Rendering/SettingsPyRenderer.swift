@@ -1,3 +1,4 @@
+import CorsdBase
 import CORSPolicy
 import CorsdModel
 
@@ -10,7 +11,7 @@ public enum SettingsPyRenderer {
     static let postCsrfMiddleware = "corsheaders.middleware.CorsPostCsrfMiddleware"
     static let commonMiddleware = "django.middleware.common.CommonMiddleware"
 
-    public static func render(_ input: RenderInput, dialect override: SettingsDialect? = nil) throws(RenderError) -> Rendered {
+    public static func render(_ input: RenderInput, dialect override: SettingsDialect? = nil) throws(FieldIssue) -> Rendered {
         let d = input.deployment
         let version = CorsHeadersVersion(d.django.corsHeadersVersion)
         let dialect = override ?? SettingsDialect(version: version)

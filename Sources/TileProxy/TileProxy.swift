@@ -1,6 +1,8 @@
 import CORSPolicy
 import CorsdModel
+import CorsdBase
 import HTTPCore
+import HTTPRouting
 import HTTPTypes
 import Logging
 import Synchronization
@@ -9,7 +11,12 @@ import Synchronization
 struct ProxyTarget: Sendable {
     var deployment: Deployment
     var engine: CORSEngine
-    var upstream: UpstreamURL
+    var upstream: UpstreamURL { deployment.upstream }
+
+    init(_ deployment: Deployment) {
+        self.deployment = deployment
+        self.engine = CORSEngine(deployment.cors)
+    }
 }
 
 /// Serves `/tiles/{deployment}/…`: forwards known tile routes (GET, HEAD) to the deployment's
@@ -36,14 +43,14 @@ public final class TileProxy: Sendable {
 
     /// Replaces the whole snapshot (at start-up).
     public func load(_ deployments: [Deployment]) {
-        let compiled = Dictionary(uniqueKeysWithValues: deployments.compactMap { d in Self.compile(d).map { (d.name, $0) } })
+        let compiled = Dictionary(uniqueKeysWithValues: deployments.map { ($0.name, ProxyTarget($0)) })
         targets.withLock { $0 = compiled }
     }
 
     /// Applies one change (the store's `onChange`): nil removes the deployment. Its cached
     /// responses go when it is removed or its upstream changes: they were another server's.
     public func update(_ name: String, _ deployment: Deployment?) {
-        let target = deployment.flatMap(Self.compile)
+        let target = deployment.map(ProxyTarget.init)
         let previous = targets.withLock { t -> ProxyTarget? in
             defer { t[name] = target }
             return t[name]
@@ -51,15 +58,10 @@ public final class TileProxy: Sendable {
         if let previous, previous.upstream != target?.upstream { cache.purge(deployment: name) }
     }
 
-    private static func compile(_ d: Deployment) -> ProxyTarget? {
-        guard case .success(let upstream) = UpstreamURL.parse(d.upstream) else { return nil }
-        return ProxyTarget(deployment: d, engine: CORSEngine(d.cors), upstream: upstream)
-    }
-
     public func install(on router: inout Router) {
         // Every method reaches the proxy, so even a 405 carries the deployment's CORS headers.
-        router.addAnyMethod("/tiles/{deployment}/{path...}") { [self] request, parameters, writer in
-            handle(request, deployment: parameters["deployment"] ?? "", path: parameters["path"] ?? "", writer)
+        router.addStreaming(nil, "/tiles/{deployment}/{path...}") { [self] request, context, writer in
+            handle(request, deployment: String(context.parameters["deployment"] ?? ""), path: String(context.parameters["path"] ?? ""), writer)
         }
     }
 
@@ -89,7 +91,7 @@ public final class TileProxy: Sendable {
         }
         if let host = request.head.authority, !Authority.isValid(host) {
             writer.respond(Problem(status: .badRequest, detail: "Host is not a valid authority (host[:port])",
-                                   errors: [.init(field: "Host", rule: "authority", message: "must be a host name or address with an optional port")]), extraFields: cors)
+                                   errors: [FieldIssue(field: "Host", rule: .authority, message: "must be a host name or address with an optional port")]), extraFields: cors)
             return
         }
         guard request.method == .get || request.method == .head else {
@@ -103,7 +105,7 @@ public final class TileProxy: Sendable {
             return
         }
         if let missing = route.missing {
-            let issue = Problem.FieldError(field: "query.\(missing)", rule: "required", message: "is required by the upstream view")
+            let issue = FieldIssue(field: "query.\(missing)", rule: .required, message: "is required by the upstream view")
             writer.respond(Problem(status: .badRequest, detail: "\(route.route) needs the query parameter '\(missing)'", errors: [issue]), extraFields: cors)
             return
         }

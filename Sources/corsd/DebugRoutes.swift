@@ -1,5 +1,6 @@
 import Dispatch
 import HTTPCore
+import HTTPRouting
 import HTTPTypes
 import Logging
 
@@ -11,14 +12,14 @@ enum DebugRoutes {
 
     static func install(on router: inout Router) {
         // Echoes the request body (tests chunked and 100-continue uploads).
-        router.add(.post, "/debug/echo") { request, _, writer in
+        router.addStreaming(.post, "/debug/echo") { request, _, writer in
             var fields = HTTPFields()
             fields[.contentType] = "application/octet-stream"
             writer.respond(HTTPResponse(status: .ok, headerFields: fields), body: request.body)
         }
         // n bytes of 'x'; large bodies are streamed chunked with back-pressure.
-        router.add(.get, "/debug/bytes/{n}") { _, parameters, writer in
-            guard let n = parameters["n"].flatMap({ Int($0) }), (0...maxBytes).contains(n) else {
+        router.addStreaming(.get, "/debug/bytes/{n}") { _, context, writer in
+            guard let n = context.parameters["n"].flatMap({ Int($0) }), (0...maxBytes).contains(n) else {
                 writer.respond(Problem(status: .badRequest, detail: "n must be an integer from 0 to \(maxBytes)"))
                 return
             }
@@ -30,15 +31,17 @@ enum DebugRoutes {
             }
         }
         // Answers after a delay (tests graceful shutdown and client timeouts).
-        router.add(.get, "/debug/delay/{ms}") { _, parameters, writer in
-            guard let ms = parameters["ms"].flatMap({ Int($0) }), (0...600_000).contains(ms) else {
+        router.addStreaming(.get, "/debug/delay/{ms}") { _, context, writer in
+            guard let ms = context.parameters["ms"].flatMap({ Int($0) }), (0...600_000).contains(ms) else {
                 writer.respond(Problem(status: .badRequest, detail: "ms must be an integer from 0 to 600000"))
                 return
             }
             // Logged so tests can see the request is in the handler before acting.
             Logger(label: "corsd.debug").info("delaying response by \(ms) ms")
             DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(ms)) {
-                writer.respond(json: ["delayed_ms": ms])
+                var fields = HTTPFields()
+                fields[.contentType] = "application/json"
+                writer.respond(Response(status: .ok, headerFields: fields, body: Array("{\"delayed_ms\":\(ms)}".utf8)))
             }
         }
     }

@@ -4,14 +4,14 @@ import Foundation
 import PolicyStore
 import Rendering
 
-struct Render: ParsableCommand {
+struct Render: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Render a deployment's file: settings.py, omero-web-config.sh, limits.conf or systemd/<unit>.",
         usage: """
             corsd render <deployment> <format> [--db PATH] [--out FILE] [--dialect D]
             corsd render <format> --input deployment.json [--out FILE]
             """,
-        discussion: "With --input, the deployment comes from a JSON file (validated, revision 0) instead of the database: a preview before storing it.")
+        discussion: "With --input, the deployment comes from a JSON file (validated; the same document GET /api/v1/deployments/{name} returns and corsd export writes) instead of the database: a preview before storing it.")
 
     @Argument(help: "<deployment> <format>, or just <format> with --input.")
     var arguments: [String]
@@ -27,7 +27,7 @@ struct Render: ParsableCommand {
     @Option(help: "Render the deployment in this JSON file instead of one from the database.")
     var input: String?
 
-    func run() throws {
+    func run() async throws {
         let expected = input == nil ? 2 : 1
         guard arguments.count == expected else {
             throw ValidationError(input == nil ? "expected <deployment> <format>" : "with --input, expected just <format>")
@@ -43,21 +43,12 @@ struct Render: ParsableCommand {
         let renderInput: RenderInput
         if let input {
             guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input) is not a readable file") }
-            let json: JSONValue
-            switch JSONValue.parse(Array(data)) {
-            case .success(let value): json = value
-            case .failure(let error): throw CLIError("\(input) is not acceptable JSON: \(error) [\(error.rule.rawValue)]")
-            }
-            switch DeploymentValidator.validate(json) {
-            case .success(let v): renderInput = RenderInput(deployment: v.deployment, revision: 0)
-            case .failure(let f): throw CLIError("\(input) is not a valid deployment:\n" + f.issues.map { "  \($0)" }.joined(separator: "\n"))
-            }
+            renderInput = RenderInput(deployment: try DeploymentFile.read(input))
         } else {
-            let store = PolicyStore(pool: try database.open().0)
-            guard let stored = try store.current(arguments[0]) else {
+            guard let stored = try await database.open().policies().get(arguments[0]) else {
                 throw CLIError("no deployment named '\(arguments[0])' in \(database.db)")
             }
-            renderInput = RenderInput(deployment: stored.deployment, revision: stored.revision)
+            renderInput = RenderInput(deployment: stored.deployment)
         }
         let rendered: Rendered
         do { rendered = try format.render(renderInput, dialect: chosenDialect) } catch { throw CLIError("cannot render: \(error)") }
@@ -65,24 +56,6 @@ struct Render: ParsableCommand {
             try writeAtomically(rendered.text, to: out)
         } else {
             FileHandle.standardOutput.write(Data(rendered.text.utf8))
-        }
-    }
-
-    /// Writes next to the target, syncs, then renames over it: readers see the old file or the
-    /// new one, never half of one.
-    private func writeAtomically(_ text: String, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).corsd-\(getpid())")
-        guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8)) else {
-            throw CLIError("cannot write \(temp.path)")
-        }
-        let handle = try FileHandle(forWritingTo: temp)
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temp.path, path) == 0 else {
-            let error = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temp)
-            throw CLIError("cannot move the rendered file into \(path): \(error)")
         }
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import HTTPCore
+import HTTPRouting
 import HTTPTypes
 import Logging
 import ManagementAPI
@@ -12,7 +13,7 @@ import TileProxy
 import Glibc
 #endif
 
-struct Serve: ParsableCommand {
+struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the management API and tile proxy.")
 
     @Option(help: "Address to listen on: IPv4 HOST:PORT or [IPv6]:PORT. Port 0 picks a free port.")
@@ -71,7 +72,7 @@ struct Serve: ParsableCommand {
         }
     }
 
-    func run() throws {
+    func run() async throws {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = logLevel
@@ -88,9 +89,10 @@ struct Serve: ParsableCommand {
         configuration.timeouts.idle = idleTimeout
         configuration.timeouts.write = writeTimeout
         configuration.shutdownGrace = shutdownGrace
+        configuration.rejection = Problem.rejection
 
-        let (pool, applied) = try database.open()
-        if !applied.isEmpty { logger.info("applied migrations: \(applied.joined(separator: ", "))") }
+        let db = try database.open()
+        if !db.applied.isEmpty { logger.info("applied migrations: \(db.applied.joined(separator: ", "))") }
         let cache = TileCache(capacityBytes: tileCacheBytes)
         // One descriptor budget: a reserve, the server's connection cap, and the rest for
         // upstream sockets (busy or idle).
@@ -103,10 +105,10 @@ struct Serve: ParsableCommand {
             client: HTTPClient(maxConnectionsPerEndpoint: upstreamConnections, budget: budget),
             timeouts: HTTPClientTimeouts(connect: upstreamConnectTimeout, header: upstreamTimeout, total: upstreamTimeout * 4),
             cache: cache, logger: logger)
-        let store = PolicyStore(pool: pool) { name, deployment in proxy.update(name, deployment) }
-        proxy.load(try store.all().map(\.deployment))
-        let tokens = try TokenStore(pool: pool)
-        if let secret = try tokens.bootstrap(environmentSecret: ProcessInfo.processInfo.environment["CORSD_ADMIN_TOKEN"]) {
+        let store = db.policies { name, deployment in proxy.update(name, deployment) }
+        proxy.load(try await store.list().map(\.deployment))
+        let tokens = try await db.tokens()
+        if let secret = try await tokens.bootstrap(environmentSecret: ProcessInfo.processInfo.environment["CORSD_ADMIN_TOKEN"]) {
             // Printed once, to stderr only; never logged.
             FileHandle.standardError.write(Data("""
                 corsd: created admin token 'bootstrap'. Its secret is shown only now; keep it safe:
@@ -115,7 +117,7 @@ struct Serve: ParsableCommand {
                 """.utf8))
         }
 
-        var router = Router()
+        var router = Router(logger: logger)
         ManagementAPI.installHealth(on: &router)
         if enableDebugRoutes {
             DebugRoutes.install(on: &router)
@@ -150,7 +152,9 @@ struct Serve: ParsableCommand {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        withExtendedLifetime(sources) { dispatchMain() }
+        // Serves until a signal ends the process.
+        defer { withExtendedLifetime(sources) {} }
+        await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
     }
 }
 

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import GRDB
 import PolicyStore
 
 /// `--db` for every command that touches the store.
@@ -9,11 +8,9 @@ struct DatabaseOptions: ParsableArguments {
     var db = "./corsd.sqlite"
 
     /// Opens the database and applies pending migrations; failures end the command with a message.
-    func open() throws -> (DatabasePool, applied: [String]) {
+    func open() throws -> AppDatabase {
         do {
-            let pool = try CorsdDatabase.open(path: db)
-            let applied = try CorsdDatabase.migrate(pool)
-            return (pool, applied)
+            return try AppDatabase.open(path: db)
         } catch {
             throw CLIError("cannot open database \(db): \(error)")
         }
@@ -31,28 +28,28 @@ struct Migrate: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     func run() throws {
-        let (_, applied) = try database.open()
+        let applied = try database.open().applied
         print(applied.isEmpty ? "database \(database.db) is up to date" : "applied: \(applied.joined(separator: ", "))")
     }
 }
 
-struct Token: ParsableCommand {
+struct Token: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage API tokens directly in the database.",
         subcommands: [Create.self, List.self, Revoke.self])
 
     static let cliActor = Actor(tokenName: "cli", client: "local")
 
-    struct Create: ParsableCommand {
+    struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token and print its secret (shown once).")
         @OptionGroup var database: DatabaseOptions
         @Option(help: "A unique name for the token.") var name: String
         @Option(help: "admin, read or agent:<deployment>.") var scope: String
 
-        func run() throws {
-            let tokens = try TokenStore(pool: try database.open().0)
+        func run() async throws {
+            let tokens = try await database.open().tokens()
             do {
-                let (record, secret) = try tokens.create(name: name, scope: scope, actor: Token.cliActor)
+                let (record, secret) = try await tokens.create(name: name, scope: scope, actor: Token.cliActor)
                 print("created token \(record.id) '\(record.name)' (scope \(record.scope)); its secret, shown only now:")
                 print(secret)
             } catch let error as TokenError {
@@ -61,24 +58,24 @@ struct Token: ParsableCommand {
         }
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never their secrets).")
         @OptionGroup var database: DatabaseOptions
 
-        func run() throws {
-            let tokens = try TokenStore(pool: try database.open().0)
+        func run() async throws {
+            let tokens = try await database.open().tokens()
             for t in tokens.list() { print("\(t.id)\t\(t.name)\t\(t.scope)\t\(t.createdAt)") }
         }
     }
 
-    struct Revoke: ParsableCommand {
+    struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
         @OptionGroup var database: DatabaseOptions
         @Argument(help: "The token id (tok_…).") var id: String
 
-        func run() throws {
-            let tokens = try TokenStore(pool: try database.open().0)
-            do { try tokens.revoke(id: id, actor: Token.cliActor) } catch let error as TokenError { throw CLIError(error.description) }
+        func run() async throws {
+            let tokens = try await database.open().tokens()
+            do { try await tokens.revoke(id: id, actor: Token.cliActor) } catch let error as TokenError { throw CLIError(error.description) }
             print("revoked \(id)")
         }
     }

@@ -33,9 +33,9 @@ struct JSONParserTests {
         let deep = String(repeating: "[", count: 33) + String(repeating: "]", count: 33)
         #expect((try? JSONValue.parse(Array(ok.utf8)).get()) != nil)
         guard case .failure(let e) = JSONValue.parse(Array(deep.utf8)) else { Issue.record("33 levels accepted"); return }
-        #expect(e.rule == .depth)
+        #expect(e.rule == .maxDepth)
         guard case .failure(let huge) = JSONValue.parse(Array((String(repeating: "[", count: 100_000)).utf8)) else { Issue.record(); return }
-        #expect(huge.rule == .depth)
+        #expect(huge.rule == .maxDepth)
     }
 
     /// Generated documents (nested, Unicode, escapes, numbers): the same value as Python's
@@ -76,5 +76,22 @@ extension JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return e
+    }
+}
+
+@Suite struct PrettyTextTests {
+    @Test(arguments: [
+        JSONValue.object(["b": .array([]), "a": .object([:]), "c": .string("é \"q\" \\ \n\u{2028}😀"), "d": .number(-3), "e": .null]),
+        .array([.bool(true), .number(1.5), .string("")]),
+    ])
+    func prettyTextIsASCIIAndParsesBack(_ value: JSONValue) throws {
+        let text = value.prettyText()
+        #expect(text.unicodeScalars.allSatisfy { $0.isASCII })
+        #expect(text.hasSuffix("\n"))
+        #expect(try JSONValue.parse(Array(text.utf8)).get() == value)
+    }
+
+    @Test func keysAreSortedAndEmptyContainersCompact() {
+        #expect(JSONValue.object(["b": .array([]), "a": .object([:])]).prettyText() == "{\n  \"a\": {},\n  \"b\": []\n}\n")
     }
 }

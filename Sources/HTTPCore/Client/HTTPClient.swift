@@ -54,9 +54,18 @@ public final class HTTPClient: Sendable {
             },
             onEnd: {
                 let (head, body) = collected.withLock { ($0.head, $0.body) }
-                completion(.success(HTTPClientResponse(head: head!, body: body)))
+                guard let head else { return completion(.failure(.invalidResponse("the exchange ended without a response head"))) }
+                completion(.success(HTTPClientResponse(head: head, body: body)))
             },
             onError: { completion(.failure($0)) }))
+    }
+
+    /// Sends `request` and returns the whole response.
+    public func execute(_ request: HTTPClientRequest) async throws(HTTPClientError) -> HTTPClientResponse {
+        let result = await withCheckedContinuation { continuation in
+            execute(request) { continuation.resume(returning: $0) }
+        }
+        return try result.get()
     }
 
     /// Open connections (idle and busy) to `endpoint`, for tests and metrics.

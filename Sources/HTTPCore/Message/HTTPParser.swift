@@ -1,3 +1,4 @@
+import CorsdBase
 import HTTPTypes
 
 /// What the parser found next in the byte stream.
@@ -314,7 +315,7 @@ public struct HTTPParser: Sendable {
             if !contentLengths.isEmpty { throw .bad("both Transfer-Encoding and Content-Length") }
             if version == .http1_0 { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
             let codings = transferEncodings.flatMap { $0.split(separator: ",") }
-                .map { $0.trimmingASCIIWhitespace().lowercased() }
+                .map { $0.trimmingOWS().lowercased() }
             guard codings.last == "chunked" else { throw .bad("final transfer coding is not chunked") }
             if codings.dropLast().contains("chunked") { throw .bad("chunked applied more than once") }
             if codings.count > 1 { throw HTTPParseError(.notImplemented, "unsupported transfer coding") }
@@ -367,7 +368,7 @@ public struct HTTPParser: Sendable {
         if requestMethod == .head || code == 204 || code == 304 { return .none }
         if !transferEncodings.isEmpty {
             let codings = transferEncodings.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
-                .map { $0.trimmingASCIIWhitespace().lowercased() }
+                .map { $0.trimmingOWS().lowercased() }
             guard codings == ["chunked"] else { throw .bad("transfer coding other than a single chunked") }
             return .chunked
         }
@@ -389,7 +390,7 @@ public struct HTTPParser: Sendable {
         var result: Int?
         for value in values {
             for item in value.split(separator: ",", omittingEmptySubsequences: false) {
-                let digits = item.trimmingASCIIWhitespace()
+                let digits = item.trimmingOWS()
                 guard !digits.isEmpty, digits.count <= 18, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
                       let n = Int(digits)
                 else { throw .bad("invalid Content-Length") }
@@ -443,15 +444,5 @@ public struct HTTPParser: Sendable {
         if case .request = mode, bodyBytes > limits.maxBodyBytes {
             throw HTTPParseError(.contentTooLarge, "body larger than \(limits.maxBodyBytes) bytes")
         }
-    }
-}
-
-/// tchar (RFC 9110 §5.6.2).
-@inline(__always)
-func isTokenByte(_ b: UInt8) -> Bool {
-    switch b {
-    case 0x30...0x39, 0x41...0x5A, 0x61...0x7A: return true
-    case 0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2A, 0x2B, 0x2D, 0x2E, 0x5E, 0x5F, 0x60, 0x7C, 0x7E: return true
-    default: return false
     }
 }

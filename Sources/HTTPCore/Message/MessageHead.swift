@@ -1,3 +1,4 @@
+import CorsdBase
 import HTTPTypes
 
 /// The HTTP/1.x protocol versions corsd speaks.
@@ -58,7 +59,7 @@ func connectionPersists(version: HTTPVersion, fields: HTTPFields) -> Bool {
     var keepAlive = false
     for value in fields[values: .connection] {
         for token in value.split(separator: ",") {
-            let t = token.trimmingASCIIWhitespace().lowercased()
+            let t = token.trimmingOWS().lowercased()
             if t == "close" { close = true }
             if t == "keep-alive" { keepAlive = true }
         }
@@ -73,7 +74,7 @@ public func connectionOptions(_ fields: HTTPFields) -> Set<String> {
     var names = Set<String>()
     for value in fields[values: .connection] {
         for item in value.split(separator: ",") {
-            let name = item.trimmingASCIIWhitespace().lowercased()
+            let name = item.trimmingOWS().lowercased()
             if !name.isEmpty { names.insert(name) }
         }
     }
@@ -85,15 +86,6 @@ extension HTTPField.Name {
     public static func literal(_ name: StaticString) -> HTTPField.Name {
         guard let field = HTTPField.Name(name.description) else { preconditionFailure("\(name) is a field name") }
         return field
-    }
-}
-
-extension Substring {
-    func trimmingASCIIWhitespace() -> Substring {
-        var s = self
-        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
-        return s
     }
 }
 

@@ -50,7 +50,7 @@ public enum MessageSerializer {
     public static let lastChunk: [UInt8] = Array("0\r\n\r\n".utf8)
     static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 
-    static func defaultReason(_ code: Int) -> String {
+    public static func defaultReason(_ code: Int) -> String {
         switch code {
         case 100: return "Continue"
         case 200: return "OK"

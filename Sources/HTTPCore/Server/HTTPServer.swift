@@ -129,7 +129,11 @@ final class Listener: EventHandler, @unchecked Sendable {
     private var generation: UInt32 = 0
     private var stopped = false
     private static let backoffSeconds = 0.1
-    private static let refusal = Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 22\r\nRetry-After: 1\r\nConnection: close\r\n\r\ntoo many connections\r\n".utf8)
+    /// A problem+json 503, written whole without parsing anything.
+    private static let refusal: [UInt8] = {
+        let body = #"{"detail":"too many connections; retry later","status":503,"title":"Service Unavailable","type":"about:blank"}"#
+        return Array("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n\(body)".utf8)
+    }()
 
     init(fd: Int32, server: HTTPServer) {
         self.fd = fd

@@ -27,6 +27,21 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnections: Int?
     /// How long graceful shutdown lets in-flight requests finish.
     public var shutdownGrace: Double = 10
+    /// The body of the response to a request rejected before any handler saw it (a parse
+    /// error, a timeout, a limit): plain text unless a layer above installs its own format.
+    public var rejection: @Sendable (HTTPParseError) -> Rejection = { error in
+        Rejection(contentType: "text/plain; charset=utf-8", body: Array("\(error.reason)\n".utf8))
+    }
+
+    public struct Rejection: Sendable {
+        public var contentType: String
+        public var body: [UInt8]
+
+        public init(contentType: String, body: [UInt8]) {
+            self.contentType = contentType
+            self.body = body
+        }
+    }
 
     public init(address: SocketAddress) {
         self.address = address

@@ -352,11 +352,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         head = RequestHead(
             request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
             version: .http1_1, framing: .none, keepAlive: false, expectsContinue: false)
-        let body = Array("\(error.reason)\n".utf8)
+        let rejection = server.configuration.rejection(error)
         var fields = HTTPFields()
-        fields[.contentType] = "text/plain; charset=utf-8"
-        writeHead(exchangeID, HTTPResponse(status: error.status, headerFields: fields), contentLength: body.count)
-        writeBody(exchangeID, body, onFlushed: nil)
+        fields[.contentType] = rejection.contentType
+        writeHead(exchangeID, HTTPResponse(status: error.status, headerFields: fields), contentLength: rejection.body.count)
+        writeBody(exchangeID, rejection.body, onFlushed: nil)
         endResponse(exchangeID)
     }
 

@@ -1,10 +1,19 @@
+import CorsdModel
 import Crypto
 import Foundation
 import GRDB
 
-/// Opens corsd's SQLite database: WAL, `synchronous=FULL` (policy writes are rare and must
-/// survive power loss), foreign keys on, a busy timeout, and the migrations applied.
-public enum CorsdDatabase {
+/// corsd's database: owns the `DatabaseWriter`, applies the migrations and vends the stores.
+/// Nothing outside this module touches GRDB.
+///
+/// On disk it is a WAL `DatabasePool` with `synchronous=FULL` (policy writes are rare and must
+/// survive power loss), foreign keys on and a busy timeout; tests use an in-memory
+/// `DatabaseQueue` with the same migrations.
+public final class AppDatabase: Sendable {
+    let writer: any DatabaseWriter
+    /// The migrations this open applied (empty when the database was up to date).
+    public let applied: [String]
+
     public enum MigrationError: Error, CustomStringConvertible, Equatable {
         case changedAfterApply(name: String, recorded: String, current: String)
         case unknownApplied(name: String)
@@ -19,21 +28,50 @@ public enum CorsdDatabase {
         }
     }
 
-    public static func open(path: String) throws -> DatabasePool {
+    /// Wraps `writer` and brings its schema up to date.
+    public init(_ writer: any DatabaseWriter, migrations: [(name: String, sql: String)] = embeddedMigrations) throws {
+        self.writer = writer
+        self.applied = try Self.migrate(writer, migrations: migrations)
+    }
+
+    static var configuration: Configuration {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
-        return try DatabasePool(path: path, configuration: configuration)
+        return configuration
     }
+
+    /// The database file at `path`, created if absent, migrated.
+    public static func open(path: String, migrations: [(name: String, sql: String)] = embeddedMigrations) throws -> AppDatabase {
+        try AppDatabase(try DatabasePool(path: path, configuration: configuration), migrations: migrations)
+    }
+
+    /// A private in-memory database (tests, previews), migrated.
+    public static func inMemory() throws -> AppDatabase {
+        try AppDatabase(try DatabaseQueue(configuration: configuration))
+    }
+
+    /// The policy store; `onChange` runs after every committed change (see `PolicyStore`).
+    public func policies(onChange: @escaping @Sendable (String, Deployment?) -> Void = { _, _ in }) -> PolicyStore {
+        PolicyStore(writer: writer, onChange: onChange)
+    }
+
+    /// The token store, its cache loaded.
+    public func tokens() async throws -> TokenStore {
+        let store = TokenStore(writer: writer)
+        try await store.reload()
+        return store
+    }
+
+    // MARK: Migrations
 
     /// Applies pending migrations in order, each in its own transaction, after checking that
     /// every applied one is unchanged. Returns the names it applied.
-    @discardableResult
-    public static func migrate(_ pool: DatabasePool, migrations: [(name: String, sql: String)] = embeddedMigrations) throws -> [String] {
-        try pool.write { db in
+    static func migrate(_ writer: any DatabaseWriter, migrations: [(name: String, sql: String)]) throws -> [String] {
+        try writer.write { db in
             try db.execute(sql: """
                 CREATE TABLE IF NOT EXISTS corsd_migrations (
                     name TEXT PRIMARY KEY NOT NULL, sha256 TEXT NOT NULL, applied_at TEXT NOT NULL) STRICT
@@ -54,8 +92,8 @@ public enum CorsdDatabase {
                                arguments: [migration.name, checksum(migration.sql), Timestamp.now()])
             }
         }
-        let before = try pool.read { try migrator.appliedIdentifiers($0) }
-        try migrator.migrate(pool)
+        let before = try writer.read { try migrator.appliedIdentifiers($0) }
+        try migrator.migrate(writer)
         return migrations.map(\.name).filter { !before.contains($0) }
     }
 

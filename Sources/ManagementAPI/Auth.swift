@@ -1,0 +1,66 @@
+import CorsdBase
+import CorsdModel
+import HTTPCore
+import HTTPRouting
+import HTTPTypes
+import PolicyStore
+
+/// The authenticated caller of an API route.
+struct Caller: Sendable {
+    var token: TokenInfo
+    /// For revisions and audit: the token's name and the client's address.
+    var actor: Actor
+}
+
+/// An API route: gets the caller `Auth` established.
+typealias APIHandler = @Sendable (HTTPServerRequest, RequestContext, Caller) async throws -> Response
+
+/// What a route needs from the caller's token.
+enum Permission: Sendable {
+    case admin
+    case read
+    /// Reading the deployment named by the route's `{name}` (and its renders): `read`, `admin`
+    /// or that deployment's `agent:` token.
+    case readDeployment
+
+    func allows(_ scope: Scope, deployment: String?) -> Bool {
+        switch (self, scope) {
+        case (_, .admin): return true
+        case (.read, .read), (.readDeployment, .read): return true
+        case (.readDeployment, .agent(let allowed)): return deployment == allowed
+        default: return false
+        }
+    }
+}
+
+/// Bearer-token authentication and scope checks, around every API route.
+struct Auth: Sendable {
+    let tokens: TokenStore
+
+    func wrap(_ permission: Permission, _ handler: @escaping APIHandler) -> Responder {
+        { request, context in
+            let caller = try authenticate(request)
+            guard permission.allows(caller.token.scope, deployment: context.parameters["name"].map(String.init)) else {
+                throw Problem(status: .forbidden, detail: "token '\(caller.token.name)' (scope \(caller.token.scope)) may not do this")
+            }
+            return try await handler(request, context, caller)
+        }
+    }
+
+    private func authenticate(_ request: HTTPServerRequest) throws(Problem) -> Caller {
+        let header = request.head.headerFields[.authorization] ?? ""
+        guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw Self.unauthorized("send Authorization: Bearer <token>", challenge: "Bearer realm=\"corsd\"")
+        }
+        guard let token = tokens.authenticate(String(header.dropFirst(7).trimmingOWS())) else {
+            throw Self.unauthorized("the token is not valid", challenge: "Bearer realm=\"corsd\", error=\"invalid_token\"")
+        }
+        return Caller(token: token, actor: Actor(tokenName: token.name, client: request.remoteAddress?.host ?? "unknown"))
+    }
+
+    private static func unauthorized(_ detail: String, challenge: String) -> Problem {
+        var fields = HTTPFields()
+        fields[.wwwAuthenticate] = challenge
+        return Problem(status: .unauthorized, detail: detail, headerFields: fields)
+    }
+}

@@ -1,0 +1,97 @@
+import CorsdBase
+import CorsdModel
+import HTTPCore
+import HTTPRouting
+import HTTPTypes
+import PolicyStore
+import Rendering
+
+/// `/deployments/{name}/render/{format}`: the host files, with content-hash ETags; and
+/// `/deployments/{name}/cors/check`: what the tile proxy would do with a request.
+struct RenderRoutes: Sendable {
+    let store: PolicyStore
+
+    func install(on routes: inout APIRoutes) {
+        routes.add(.get, "/deployments/{name}/render/{format}", .readDeployment) { request, context, _ in
+            try await render(request, context, format: try context.parameters.require("format"))
+        }
+        routes.add(.get, "/deployments/{name}/render/systemd/{unit}", .readDeployment) { request, context, _ in
+            try await render(request, context, format: "systemd/" + (try context.parameters.require("unit")))
+        }
+        routes.add(.post, "/deployments/{name}/cors/check", .readDeployment) { request, context, _ in try await checkCORS(request, context) }
+    }
+
+    func render(_ request: HTTPServerRequest, _ context: RequestContext, format formatName: String) async throws -> Response {
+        let name = try context.deploymentName()
+        let query = QueryString(request.query)
+        try query.allowOnly(["dialect"])
+        let dialect = try query.get("dialect").map { text throws(Problem) -> SettingsDialect in
+            guard let d = SettingsDialect(rawValue: text) else {
+                throw Problem.field("dialect", .enum, "must be one of \(SettingsDialect.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return d
+        }
+        guard let format = RenderFormat(formatName) else {
+            throw Problem(status: .notFound, detail: "no format '\(formatName)'; formats: \(RenderFormat.names.joined(separator: ", "))")
+        }
+        let stored = try await store.require(name)
+        let rendered: Rendered
+        do {
+            rendered = try format.render(RenderInput(deployment: stored.deployment), dialect: dialect)
+        } catch {
+            if error.rule == .unknownUnit { throw Problem(status: .notFound, detail: error.description) }
+            throw Problem(status: .unprocessableContent, detail: "cannot render \(formatName): \(error.message)", errors: [error])
+        }
+        let etag = "\"\(rendered.sha256.prefix(32))\""
+        if EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: etag) { return .notModified(etag: etag) }
+        var fields = HTTPFields()
+        fields[.eTag] = etag
+        fields[.contentType] = rendered.contentType
+        return Response(status: .ok, headerFields: fields, body: Array(rendered.text.utf8))
+    }
+
+    enum CheckKeys: String, CodingKey, CaseIterable {
+        case origin, method
+        case requestMethod = "request_method"
+        case requestHeaders = "request_headers"
+        case requestPrivateNetwork = "request_private_network"
+    }
+
+    private struct Explanation: Encodable {
+        struct Field: Encodable { var name: String; var value: String }
+        var action: String
+        var rule: String
+        var originAllowed: Bool?
+        var mode: CORSMode
+        var headers: [Field]
+
+        enum CodingKeys: String, CodingKey {
+            case action, rule, mode, headers
+            case originAllowed = "origin_allowed"
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(action, forKey: .action)
+            try c.encode(rule, forKey: .rule)
+            try c.encode(originAllowed, forKey: .originAllowed)  // null when there was no Origin
+            try c.encode(mode, forKey: .mode)
+            try c.encode(headers, forKey: .headers)
+        }
+    }
+
+    /// What the tile proxy would do with a request from `origin`: the action, the rule that
+    /// decided and the exact headers.
+    func checkCORS(_ request: HTTPServerRequest, _ context: RequestContext) async throws -> Response {
+        let name = try context.deploymentName()
+        var body = try InputObject<CheckKeys>(try request.json())
+        let method = try body.string(.method, nullable: false) ?? "GET"
+        guard isToken(method) else { throw Problem.field("method", .token, "must be an HTTP method such as GET") }
+        let cors = CORSRequest(origin: try body.string(.origin), method: method, requestMethod: try body.string(.requestMethod),
+                               requestHeaders: try body.string(.requestHeaders), requestPrivateNetwork: try body.string(.requestPrivateNetwork))
+        let stored = try await store.require(name)
+        let decision = CORSEngine(stored.deployment.cors).decide(cors)
+        return try .json(Explanation(action: decision.action.rawValue, rule: decision.rule.description, originAllowed: decision.originAllowed,
+                                     mode: stored.deployment.cors.mode, headers: decision.headers.map { .init(name: $0.name.rawName, value: $0.value) }))
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import CorsdModel
+import Foundation
+import HTTPCore
+import HTTPTypes
+import ManagementAPI
+
+/// `--server` and its token, for commands that talk to a running corsd.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "corsd's base URL, e.g. http://corsd.internal:8080.")
+    var server: String?
+
+    @Option(help: "File holding the API token (default: the CORSD_TOKEN environment variable).")
+    var tokenFile: String?
+
+    func client() throws -> ServerClient? {
+        guard let server else { return nil }
+        guard case .success(let url) = UpstreamURL.parse(server) else { throw CLIError("--server: '\(server)' is not an http:// URL such as http://127.0.0.1:8080") }
+        guard url.scheme == "http" else { throw CLIError("--server: corsd's client speaks plain http for now") }
+        let token: String
+        if let tokenFile {
+            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("--token-file: cannot read \(tokenFile)") }
+            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty {
+            token = env
+        } else {
+            throw CLIError("no token: pass --token-file or set CORSD_TOKEN")
+        }
+        return ServerClient(url: url, token: token)
+    }
+}
+
+/// The management API over corsd's own HTTP client (no curl, no Foundation networking).
+struct ServerClient: Sendable {
+    let url: UpstreamURL
+    let token: String
+    private let client = HTTPClient(maxConnectionsPerEndpoint: 2)
+
+    init(url: UpstreamURL, token: String) {
+        self.url = url
+        self.token = token
+    }
+
+    struct Reply {
+        var status: Int
+        var fields: HTTPFields
+        var body: [UInt8]
+        var json: JSONValue? { try? JSONValue.parse(body).get() }
+
+        /// The problem's detail and errors, for messages.
+        var problemText: String {
+            guard case .object(let o)? = json else { return String(decoding: body.prefix(500), as: UTF8.self) }
+            var text = "\(status)"
+            if case .string(let detail)? = o["detail"] { text += " \(detail)" }
+            return text
+        }
+    }
+
+    func send(_ method: HTTPRequest.Method, _ path: String, json body: String? = nil, fields extra: HTTPFields = [:]) async throws -> Reply {
+        var fields = extra
+        fields[.authorization] = "Bearer \(token)"
+        fields[.hostField] = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
+        if body != nil { fields[.contentType] = "application/json" }
+        let request = HTTPClientRequest(endpoint: UpstreamEndpoint(host: url.host, port: url.port), method: method,
+                                        target: url.pathPrefix + ManagementAPI.prefix + path, headerFields: fields,
+                                        body: Array((body ?? "").utf8), timeouts: HTTPClientTimeouts(connect: 5, header: 30, total: 60))
+        do {
+            let response = try await client.execute(request)
+            return Reply(status: response.status.code, fields: response.head.response.headerFields, body: response.body)
+        } catch {
+            throw CLIError("\(method.rawValue) \(url.serialized)\(path): \(error)")
+        }
+    }
+
+    /// Every deployment document on the server.
+    func deployments() async throws -> [Deployment] {
+        let reply = try await send(.get, "/deployments")
+        guard reply.status == 200, case .object(let o)? = reply.json, case .array(let items)? = o["deployments"] else {
+            throw CLIError("listing deployments failed: \(reply.problemText)")
+        }
+        return try items.map { item in
+            switch DeploymentValidator.validate(item) {
+            case .success(let v): return v.deployment
+            case .failure(let f): throw CLIError("the server sent an invalid deployment: \(f)")
+            }
+        }
+    }
+}

@@ -124,6 +124,8 @@ final class HTTPServerIntegrationTests: XCTestCase {
         try s.send("GET /healthz HTTP/1.1\r\nHo")
         let r = try s.readResponse()
         XCTAssertEqual(r.status, 408)
+        XCTAssertEqual(r.field("content-type"), "application/problem+json")
+        XCTAssertEqual((r.json["errors"] as? [[String: Any]])?.first?["rule"] as? String, "request_timeout")
         XCTAssertEqual(try s.readToEnd(), [])
     }
 

@@ -73,6 +73,10 @@ extension HTTPResponseError {
     }
 }
 
+extension FieldIssue: HTTPResponseError {
+    public var problem: Problem { .invalid([self]) }
+}
+
 extension ValidationFailure: HTTPResponseError {
     public var problem: Problem { .invalid(issues) }
 }

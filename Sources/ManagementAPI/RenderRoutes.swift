@@ -25,12 +25,7 @@ struct RenderRoutes: Sendable {
         let name = try context.deploymentName()
         let query = QueryString(request.query)
         try query.allowOnly(["dialect"])
-        let dialect = try query.get("dialect").map { text throws(Problem) -> SettingsDialect in
-            guard let d = SettingsDialect(rawValue: text) else {
-                throw Problem.field("dialect", .enum, "must be one of \(SettingsDialect.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return d
-        }
+        let dialect = try query.get("dialect").map { text throws(FieldIssue) in try SettingsDialect.parse(text, field: "dialect") }
         guard let format = RenderFormat(formatName) else {
             throw Problem(status: .notFound, detail: "no format '\(formatName)'; formats: \(RenderFormat.names.joined(separator: ", "))")
         }

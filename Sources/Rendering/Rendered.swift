@@ -48,6 +48,14 @@ public enum SettingsDialect: String, Sendable, CaseIterable {
     /// 3.5 and later: `CORS_ALLOWED_ORIGINS`, `CORS_ALLOWED_ORIGIN_REGEXES`, `CORS_ALLOW_ALL_ORIGINS`.
     case modern
 
+    /// The one parser of a dialect name (API query and CLI option).
+    public static func parse(_ text: String, field: String) throws(FieldIssue) -> SettingsDialect {
+        guard let dialect = SettingsDialect(rawValue: text) else {
+            throw FieldIssue(field: field, rule: .enum, message: "must be one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return dialect
+    }
+
     public init(version: CorsHeadersVersion) {
         if version < .v("3.0") { self = .legacy } else if version < .v("3.5") { self = .scheme } else { self = .modern }
     }

@@ -21,8 +21,8 @@ struct Render: AsyncParsableCommand {
     @Option(help: "Write to FILE atomically (a temporary file renamed into place) instead of stdout.")
     var out: String?
 
-    @Option(help: "Override the settings dialect derived from django.cors_headers_version: legacy, scheme or modern.")
-    var dialect: String?
+    @Option(help: "Override the settings dialect derived from django.cors_headers_version.")
+    var dialect: SettingsDialect?
 
     @Option(help: "Render the deployment in this JSON file instead of one from the database.")
     var input: String?
@@ -35,11 +35,6 @@ struct Render: AsyncParsableCommand {
         guard let format = RenderFormat(arguments.last!) else {
             throw ValidationError("unknown format '\(arguments.last!)'; formats: \(RenderFormat.names.joined(separator: ", "))")
         }
-        var chosenDialect: SettingsDialect?
-        if let dialect {
-            guard let d = SettingsDialect(rawValue: dialect) else { throw ValidationError("--dialect must be one of legacy, scheme, modern") }
-            chosenDialect = d
-        }
         let renderInput: RenderInput
         if let input {
             guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input) is not a readable file") }
@@ -51,7 +46,7 @@ struct Render: AsyncParsableCommand {
             renderInput = RenderInput(deployment: stored.deployment)
         }
         let rendered: Rendered
-        do { rendered = try format.render(renderInput, dialect: chosenDialect) } catch { throw CLIError("cannot render: \(error)") }
+        do { rendered = try format.render(renderInput, dialect: dialect) } catch { throw CLIError("cannot render: \(error)") }
         if let out {
             try writeAtomically(rendered.text, to: out)
         } else {
@@ -59,3 +54,5 @@ struct Render: AsyncParsableCommand {
         }
     }
 }
+
+extension SettingsDialect: ExpressibleByArgument {}

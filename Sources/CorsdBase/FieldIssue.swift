@@ -69,7 +69,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
     // Requests
     case contentType = "content_type"
     case percentEncoding = "percent_encoding"
-    case ifMatch = "if_match"
+    case entityTags = "entity_tags"
     case imageID = "image_id"
     case rfc3339
     case cursor
@@ -131,7 +131,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
         case .unknownUnit: return "not one of the deployment's systemd_units"
         case .contentType: return "a body whose Content-Type this operation does not accept"
         case .percentEncoding: return "malformed percent-encoding"
-        case .ifMatch: return "If-Match is neither * nor a list of entity-tags"
+        case .entityTags: return "If-Match or If-None-Match is neither * nor a list of entity-tags"
         case .imageID: return "not an image, slide or dataset id"
         case .rfc3339: return "not an RFC 3339 time"
         case .cursor: return "not a next_after value of a previous page"

@@ -15,15 +15,15 @@ public enum EntityTag {
 
     private static func weak(_ tag: Substring) -> Substring { tag.hasPrefix("W/") ? tag.dropFirst(2) : tag }
 
-    /// A parsed `If-Match`.
-    public enum IfMatch: Sendable, Equatable {
+    /// A parsed `If-Match` or `If-None-Match` list.
+    public enum Condition: Sendable, Equatable {
         /// `*`: the resource must exist.
         case any
         /// The strong tags listed, quotes included (weak tags never match and are dropped).
         case tags([String])
 
-        /// nil when the header is absent; a malformed value is a 400 (`if_match`).
-        public init?(_ header: String?) throws(Problem) {
+        /// nil when the header is absent; a malformed value is a 400 (`entity_tags`) naming `field`.
+        public init?(_ header: String?, field: String = "If-Match") throws(Problem) {
             guard let header else { return nil }
             let value = header.trimmingOWS()
             if value == "*" { self = .any; return }
@@ -33,15 +33,14 @@ public enum EntityTag {
                 let opaque = tag.hasPrefix("W/") ? tag.dropFirst(2) : tag
                 guard opaque.count >= 2, opaque.first == "\"", opaque.last == "\"",
                       !opaque.dropFirst().dropLast().contains("\"") else {
-                    throw Problem.field("If-Match", .ifMatch, "must be * or a list of entity-tags such as \"3\"")
+                    throw Problem.field(field, .entityTags, "must be * or a list of entity-tags such as \"3\"")
                 }
                 if !tag.hasPrefix("W/") { tags.append(String(tag)) }
             }
             self = .tags(tags)
         }
 
-        /// Whether the precondition holds for a resource whose current tag is `current` (nil:
-        /// the resource does not exist).
+        /// Whether the list names `current` (strong comparison; nil: the resource does not exist).
         public func matches(_ current: String?) -> Bool {
             guard let current else { return false }
             switch self {

@@ -23,15 +23,18 @@ extension HTTPServerRequest {
         return try JSONValue.parse(body).get()
     }
 
-    /// The write's precondition from `If-Match` (RFC 9110 §13.1.1: `*` or a list of strong
-    /// tags) or, without it, `If-None-Match: *` (create only).
+    /// The write's precondition (RFC 9110 §13.2.2): `If-Match` (`*` or a list of strong tags)
+    /// or, without it, `If-None-Match` (`*`: create only; a list: none of these revisions).
     func precondition() throws(Problem) -> Precondition {
-        switch try EntityTag.IfMatch(head.headerFields[.ifMatch]) {
+        switch try EntityTag.Condition(head.headerFields[.ifMatch], field: "If-Match") {
         case .any?: return .exists
         case .tags(let tags)?: return .revision(in: tags.compactMap(DeploymentETag.revision))
-        case nil:
-            if let none = head.headerFields[.ifNoneMatch], none.trimmingOWS() == "*" { return .absent }
-            return .none
+        case nil: break
+        }
+        switch try EntityTag.Condition(head.headerFields[.ifNoneMatch], field: "If-None-Match") {
+        case .any?: return .absent
+        case .tags(let tags)?: return .noneOf(tags.compactMap(DeploymentETag.revision))
+        case nil: return .none
         }
     }
 

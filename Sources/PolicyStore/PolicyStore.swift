@@ -15,6 +15,8 @@ public enum Precondition: Sendable, Equatable {
     /// `If-Match` with a list: the current revision must be one of these (an empty list never
     /// holds: every tag named was foreign).
     case revision(in: [Int])
+    /// `If-None-Match` with a list: the current revision (if any) must be none of these.
+    case noneOf([Int])
 
     func holds(for current: Int?) -> Bool {
         switch self {
@@ -22,6 +24,7 @@ public enum Precondition: Sendable, Equatable {
         case .exists: return current != nil
         case .absent: return current == nil
         case .revision(let list): return current.map(list.contains) ?? false
+        case .noneOf(let list): return current.map { !list.contains($0) } ?? true
         }
     }
 }

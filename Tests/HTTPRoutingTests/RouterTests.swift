@@ -61,17 +61,17 @@ import Testing
     }
 
     @Test(arguments: [
-        ("*", EntityTag.IfMatch.any),
+        ("*", EntityTag.Condition.any),
         (#""1""#, .tags([#""1""#])),
         (#" "1" , W/"2", "3""#, .tags([#""1""#, #""3""#])),
     ])
-    func ifMatchParses(_ header: String, _ expected: EntityTag.IfMatch) throws {
-        #expect(try EntityTag.IfMatch(header) == expected)
+    func ifMatchParses(_ header: String, _ expected: EntityTag.Condition) throws {
+        #expect(try EntityTag.Condition(header) == expected)
     }
 
     @Test(arguments: ["1", #""1"#, #""a"b""#, "", #""1",,"2""#])
     func malformedIfMatchIs400(_ header: String) {
-        #expect(throws: Problem.self) { try EntityTag.IfMatch(header) }
+        #expect(throws: Problem.self) { try EntityTag.Condition(header) }
     }
 
     @Test func ifNoneMatchComparesWeakly() {

@@ -88,7 +88,7 @@ class Bed:
         return proc
 
     def start_nginx(self):
-        for name in ["plain", "noval", "expires", "cors_plain", "cors_noval", "cors_expires", "cache", "preflight", "static"]:
+        for name in ["plain", "noval", "expires", "cors_plain", "cors_noval", "cors_expires", "cache", "preflight"]:
             self.ports[name] = free_port()
         p = self.ports
         www = os.path.join(self.dir, "www")
@@ -120,7 +120,6 @@ http {{
     server {{ listen 127.0.0.1:{p['plain']}; root {www}; }}
     server {{ listen 127.0.0.1:{p['noval']}; root {www}; etag off; if_modified_since off; add_header Last-Modified ""; }}
     server {{ listen 127.0.0.1:{p['expires']}; root {www}; expires 1h; }}
-    server {{ listen 127.0.0.1:{p['static']}; root {self.dir}; }}
     server {{ listen 127.0.0.1:{p['cors_plain']}; location /tiles/plain/ {{ {cors} {proxy} proxy_pass http://plain/; }} }}
     server {{ listen 127.0.0.1:{p['cors_noval']}; location /tiles/noval/ {{ {cors} {proxy} proxy_pass http://noval/; }} }}
     server {{ listen 127.0.0.1:{p['cors_expires']}; location /tiles/expires/ {{ {cors} {proxy} proxy_pass http://expires/; }} }}
@@ -143,8 +142,6 @@ http {{
         self.start("nginx", ["nginx", "-c", os.path.join(self.dir, "nginx.conf"), "-p", self.dir])
         for name in self.ports:
             wait_port(self.ports[name])
-        with open(os.path.join(self.dir, "33000.bin"), "wb") as f:
-            f.write(b"x" * 33000)
 
     def start_corsd(self):
         port = free_port()
@@ -291,9 +288,6 @@ def run(bed, args):
                 c.append(bed.wrk(mine[0], mine[1], connections, mine[2], mine[3]))
                 print(f"{label} -c{connections} round {r + 1}: {base_label} {b[-1][0]:.0f} req/s, corsd {c[-1][0]:.0f} req/s", file=sys.stderr)
             rows.append((label, base_label, connections, b, c))
-    core = []
-    for r in range(args.rounds):
-        n = bed.wrk_plain(p["static"], "/33000.bin") if hasattr(bed, "wrk_plain") else None
     django = bed.wrk(p["django"], "/", 64)
     print(f"django + gunicorn: {django[0]:.0f} req/s", file=sys.stderr)
 

@@ -91,6 +91,43 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertEqual(client.connectionsOpened(to: endpoint), 2)
     }
 
+    /// Regression: each waiting request used to arm a timer for its total timeout that held the
+    /// exchange (handler, response writer) until it fired, so under load every request that ever
+    /// queued stayed in memory for the whole timeout (RSS grew ~5 KB per proxied request).
+    func testQueuedRequestsAreFreedWhenTheyCompleteNotAtTheirTimeout() throws {
+        final class Counter: Sendable { let value = Atomic<Int>(0) }
+        final class Canary: Sendable {
+            let freed: Counter
+            init(_ freed: Counter) { self.freed = freed }
+            deinit { freed.value.add(1, ordering: .relaxed) }
+        }
+        let freed = Counter()
+        let client = HTTPClient(maxConnectionsPerEndpoint: 1)
+        let endpoint = UpstreamEndpoint(host: "127.0.0.1", port: port)
+        let group = DispatchGroup()
+        for i in 0..<8 {
+            group.enter()
+            let canary = Canary(freed)
+            // A total timeout far longer than the test: only completion may free the exchange.
+            client.execute(HTTPClientRequest(endpoint: endpoint, target: "/r\(i)", timeouts: HTTPClientTimeouts(connect: 5, header: 300, total: 300))) { _ in
+                withExtendedLifetime(canary) { group.leave() }
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 20), .success)
+        let deadline = Date() + 10
+        while freed.value.load(ordering: .relaxed) < 8 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(freed.value.load(ordering: .relaxed), 8, "completed exchanges are still referenced")
+    }
+
+    func testQueuedRequestTimesOutWhileWaitingForAConnection() throws {
+        let client = HTTPClient(maxConnectionsPerEndpoint: 1)
+        let endpoint = UpstreamEndpoint(host: "127.0.0.1", port: port)
+        client.execute(HTTPClientRequest(endpoint: endpoint, target: "/never", timeouts: HTTPClientTimeouts(connect: 5, header: 30, total: 30))) { _ in }
+        let result = get(client, "/queued", timeouts: HTTPClientTimeouts(connect: 5, header: 30, total: 0.3))
+        guard case .failure(.totalTimeout) = result else { return XCTFail("expected totalTimeout, got \(result)") }
+        XCTAssertEqual(client.connectionCount(to: endpoint), 1, "the waiter never got a connection of its own")
+    }
+
     func testConnectionRefusedFailsFast() throws {
         let raw = try RawServer(accepting: false) { _ in }
         let refusedPort = raw.port

@@ -1,3 +1,4 @@
+import DequeModule
 import Dispatch
 import HTTPTypes
 import Synchronization
@@ -166,7 +167,10 @@ final class ConnectionPool: @unchecked Sendable {
         var idle: [ClientConnection] = []
         var total = 0
         var opened = 0
-        var waiters: [ClientExchange] = []
+        /// Requests waiting for a connection, oldest first.
+        var waiters = Deque<ClientExchange>()
+        /// When the one pending waiter-expiry timer fires (0: none pending).
+        var expiryAt: UInt64 = 0
     }
 
     init(endpoint: UpstreamEndpoint, client: HTTPClient) {
@@ -216,16 +220,35 @@ final class ConnectionPool: @unchecked Sendable {
             client?.evictIdleConnection()
             if exchange.finish() { exchange.handler.onError(.noDescriptors) }
         case .wait:
-            let wait = max(0, Double(Int64(bitPattern: exchange.totalDeadline &- monotonicNanos())) / 1e9)
-            workQueue.asyncAfter(deadline: .now() + wait) { [self] in
-                let timedOut = state.withLock { s -> Bool in
-                    guard let i = s.waiters.firstIndex(where: { $0 === exchange }) else { return false }
-                    s.waiters.remove(at: i)
-                    return true
-                }
-                if timedOut && exchange.finish() { exchange.handler.onError(.totalTimeout) }
-            }
+            scheduleExpiry(at: exchange.totalDeadline)
         }
+    }
+
+    /// Waiters time out by one timer per pool, not one per waiter: a timer holds what it
+    /// captures until it fires, so a timer per waiting request would keep every request that
+    /// ever waited (its handler, its response writer) alive for the whole total timeout.
+    private func scheduleExpiry(at deadline: UInt64) {
+        let schedule = state.withLock { s -> Bool in
+            guard s.expiryAt == 0 || deadline < s.expiryAt else { return false }
+            s.expiryAt = deadline
+            return true
+        }
+        guard schedule else { return }
+        let delay = Double(Int64(bitPattern: deadline &- monotonicNanos())) / 1e9
+        workQueue.asyncAfter(deadline: .now() + max(0, delay)) { [weak self] in self?.expireWaiters() }
+    }
+
+    /// Fails the waiters whose total deadline has passed and schedules the next expiry.
+    private func expireWaiters() {
+        let now = monotonicNanos()
+        let (expired, next) = state.withLock { s -> (Deque<ClientExchange>, UInt64) in
+            let expired = s.waiters.filter { $0.totalDeadline <= now || $0.isFinished }
+            if !expired.isEmpty { s.waiters.removeAll { $0.totalDeadline <= now || $0.isFinished } }
+            s.expiryAt = 0
+            return (expired, s.waiters.lazy.map(\.totalDeadline).min() ?? 0)
+        }
+        for exchange in expired where exchange.finish() { exchange.handler.onError(.totalTimeout) }
+        if next != 0 { scheduleExpiry(at: next) }
     }
 
     /// A connection finished an exchange and can be reused: it goes to the first waiter, or

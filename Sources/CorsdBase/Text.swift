@@ -63,3 +63,10 @@ public enum JSONCoding {
         return e
     }
 }
+
+/// Whether `a` and `b` are equal ignoring ASCII case (field names, tokens); allocates nothing.
+public func equalsIgnoringASCIICase<A: StringProtocol, B: StringProtocol>(_ a: A, _ b: B) -> Bool {
+    a.utf8.elementsEqual(b.utf8) { x, y in
+        x == y || (x | 0x20 == y | 0x20 && (0x61...0x7A).contains(x | 0x20))
+    }
+}

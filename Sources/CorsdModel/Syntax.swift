@@ -134,7 +134,10 @@ public enum SystemdUnitName {
 /// address or a bracketed IPv6 address. Used for `public_host` and for the `Host` a client sends.
 public enum Authority {
     public static func isValid<S: StringProtocol>(_ text: S) -> Bool {
-        let b = Array(text.utf8)
+        text.utf8.withContiguousStorageIfAvailable { isValid(bytes: $0) } ?? isValid(bytes: Array(text.utf8))
+    }
+
+    private static func isValid<C: RandomAccessCollection<UInt8>>(bytes b: C) -> Bool where C.Index == Int {
         guard !b.isEmpty, b.count <= 262 else { return false }
         var hostEnd = b.count
         var i = 0
@@ -147,11 +150,20 @@ public enum Authority {
             if let colon = b.firstIndex(of: 0x3A) { hostEnd = colon }
             let host = b[..<hostEnd]
             guard !host.isEmpty, host.count <= 253 else { return false }
-            for label in host.split(separator: 0x2E, omittingEmptySubsequences: false) {
-                guard !label.isEmpty, label.count <= 63, label.first != 0x2D, label.last != 0x2D,
-                      label.allSatisfy({ $0.isAlnumByte || $0 == 0x2D || $0 == 0x5F })
-                else { return false }
+            // Labels of 1–63 letters, digits, '-' or '_', not starting or ending with '-'.
+            var labelLength = 0
+            var previous: UInt8 = 0x2E
+            for byte in host {
+                if byte == 0x2E {
+                    guard labelLength > 0, previous != 0x2D else { return false }
+                    labelLength = 0
+                } else {
+                    guard byte.isAlnumByte || byte == 0x2D || byte == 0x5F, labelLength > 0 || byte != 0x2D, labelLength < 63 else { return false }
+                    labelLength += 1
+                }
+                previous = byte
             }
+            guard labelLength > 0, previous != 0x2D else { return false }
             i = hostEnd
         }
         guard i < b.count else { return true }

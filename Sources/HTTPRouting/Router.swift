@@ -79,6 +79,11 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// Candidate routes (indices into `routes`, in registration order) by the path's first
+    /// segment, so a request only tries the routes that can match it.
+    private var byFirstSegment: [String: [Int]] = [:]
+    /// Routes whose first segment is a parameter: candidates for any path.
+    private var anyFirstSegment: [Int] = []
     public var logger: Logger
 
     public init(logger: Logger = Logger(label: "corsd.http")) {
@@ -101,7 +106,14 @@ public struct Router: Sendable {
             if part.hasPrefix("{") && part.hasSuffix("}") { return .parameter(String(part.dropFirst().dropLast())) }
             return .literal(String(part))
         }
+        let index = routes.count
         routes.append(Route(method: method, segments: segments, pattern: pattern, handler: handler))
+        if case .literal(let first)? = segments.first {
+            byFirstSegment[first, default: anyFirstSegment].append(index)
+        } else {
+            anyFirstSegment.append(index)
+            for key in byFirstSegment.keys { byFirstSegment[key]?.append(index) }
+        }
     }
 
     /// Every registered (method, pattern) pair, for checking the API contract (nil: any method).
@@ -109,16 +121,17 @@ public struct Router: Sendable {
 
     func match(method: HTTPRequest.Method, path: Substring) -> Match {
         let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let candidates = parts.first.flatMap { byFirstSegment[String($0)] } ?? anyFirstSegment
         var allowed: [HTTPRequest.Method] = []
-        var getMatch: (Route, Parameters)?
-        for route in routes {
-            guard let parameters = Self.bind(route.segments, to: parts) else { continue }
-            guard let routeMethod = route.method else { return .found(route.handler, parameters, pattern: route.pattern) }
-            if routeMethod == method { return .found(route.handler, parameters, pattern: route.pattern) }
-            if method == .head && routeMethod == .get { getMatch = (route, parameters) }
+        var getMatch: Route?
+        for index in candidates {
+            let route = routes[index]
+            guard Self.matches(route.segments, parts) else { continue }
+            guard let routeMethod = route.method, routeMethod != method else { return found(route, path, parts) }
+            if method == .head && routeMethod == .get { getMatch = route }
             if !allowed.contains(routeMethod) { allowed.append(routeMethod) }
         }
-        if let (route, parameters) = getMatch { return .found(route.handler, parameters, pattern: route.pattern) }
+        if let getMatch { return found(getMatch, path, parts) }
         if allowed.contains(.get) && !allowed.contains(.head) { allowed.append(.head) }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(allowed: allowed)
     }
@@ -175,23 +188,32 @@ public struct Router: Sendable {
         }
     }
 
-    private static func bind(_ segments: [Segment], to parts: ArraySlice<Substring>) -> Parameters? {
-        var parameters = Parameters()
+    /// Whether `parts` (the path's segments) fit the route's segments; allocates nothing.
+    private static func matches(_ segments: [Segment], _ parts: ArraySlice<Substring>) -> Bool {
         var index = parts.startIndex
         for (i, segment) in segments.enumerated() {
+            guard index < parts.endIndex else { return false }
             switch segment {
-            case .rest(let name):
-                guard index < parts.endIndex, i == segments.count - 1 else { return nil }
-                parameters.values[name] = Substring(parts[index...].joined(separator: "/"))
-                return parameters
-            case .literal(let text):
-                guard index < parts.endIndex, parts[index] == text else { return nil }
-            case .parameter(let name):
-                guard index < parts.endIndex, !parts[index].isEmpty else { return nil }
-                parameters.values[name] = parts[index]
+            case .rest: return i == segments.count - 1
+            case .literal(let text): guard parts[index] == text else { return false }
+            case .parameter: guard !parts[index].isEmpty else { return false }
             }
             index += 1
         }
-        return index == parts.endIndex ? parameters : nil
+        return index == parts.endIndex
+    }
+
+    /// The match for a route that `matches` accepted, with its parameters bound: slices of
+    /// `path`, a rest parameter included (no copy).
+    private func found(_ route: Route, _ path: Substring, _ parts: ArraySlice<Substring>) -> Match {
+        var parameters = Parameters()
+        for (segment, part) in zip(route.segments, parts) {
+            switch segment {
+            case .rest(let name): parameters.values[name] = path[part.startIndex...]
+            case .parameter(let name): parameters.values[name] = part
+            case .literal: break
+            }
+        }
+        return .found(route.handler, parameters, pattern: route.pattern)
     }
 }

@@ -1,3 +1,4 @@
+import CorsdBase
 import HTTPCore
 import HTTPTypes
 
@@ -20,6 +21,7 @@ enum ResponseBuilder {
     static func endToEnd(_ fields: HTTPFields) -> HTTPFields {
         let named = connectionOptions(fields)
         var out = HTTPFields()
+        out.reserveCapacity(fields.count)
         for field in fields {
             let name = field.name.canonicalName
             if hopByHop.contains(name) || named.contains(name) || name.hasPrefix("access-control-") { continue }
@@ -36,16 +38,21 @@ enum ResponseBuilder {
     /// The client head: `fields` (already end-to-end) plus CORS, `X-Cache` and one `Vary`.
     static func head(status: HTTPResponse.Status, fields: HTTPFields, cors: HTTPFields, source: Source?) -> HTTPResponse {
         var out = fields
+        out.reserveCapacity(fields.count + cors.count + 1)
         out.append(contentsOf: cors)
         out[.xCache] = source?.rawValue
-        var tokens: [String] = []
-        for value in out[values: .vary] {
-            for item in value.split(separator: ",") {
-                let token = String(item.trimmingOWS())
-                if !token.isEmpty && !tokens.contains(where: { $0.lowercased() == token.lowercased() }) { tokens.append(token) }
+        let varies = out[values: .vary]
+        // One Vary value with one token (the usual `Origin`) is already what is sent.
+        if varies.count > 1 || varies.contains(where: { $0.isEmpty || $0.utf8.contains(0x2C) }) {
+            var tokens: [Substring] = []
+            for value in varies {
+                for item in value.split(separator: ",") {
+                    let token = item.trimmingOWS()
+                    if !token.isEmpty && !tokens.contains(where: { equalsIgnoringASCIICase($0, token) }) { tokens.append(token) }
+                }
             }
+            out[.vary] = tokens.isEmpty ? nil : tokens.joined(separator: ", ")
         }
-        out[.vary] = tokens.isEmpty ? nil : tokens.joined(separator: ", ")
         return HTTPResponse(status: status, headerFields: out)
     }
 

@@ -61,13 +61,13 @@ public final class TileProxy: Sendable {
     public func install(on router: inout Router) {
         // Every method reaches the proxy, so even a 405 carries the deployment's CORS headers.
         router.addStreaming(nil, "/tiles/{deployment}/{path...}") { [self] request, context, writer in
-            handle(request, deployment: String(context.parameters["deployment"] ?? ""), path: String(context.parameters["path"] ?? ""), writer)
+            handle(request, deployment: String(context.parameters["deployment"] ?? ""), path: context.parameters["path"] ?? "", writer)
         }
     }
 
     // MARK: The pipeline
 
-    func handle(_ request: HTTPServerRequest, deployment name: String, path: String, _ writer: HTTPResponseWriter) {
+    func handle(_ request: HTTPServerRequest, deployment name: String, path: Substring, _ writer: HTTPResponseWriter) {
         guard let target = targets.withLock({ $0[name] }) else {
             writer.respond(Problem(status: .notFound, detail: "no deployment named '\(name)'"))
             return
@@ -100,7 +100,7 @@ public final class TileProxy: Sendable {
             writer.respond(Problem(status: .methodNotAllowed, detail: "tile routes answer GET and HEAD"), extraFields: extra)
             return
         }
-        guard let route = TileRoutes.match(path: Substring(path), query: request.query) else {
+        guard let route = TileRoutes.match(path: path, query: request.query) else {
             writer.respond(Problem(status: .notFound, detail: "not a tile route"), extraFields: cors)
             return
         }

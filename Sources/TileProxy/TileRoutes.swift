@@ -134,7 +134,8 @@ public enum TileRoutes {
         guard !segments.isEmpty, segments.allSatisfy(isPlainSegment) else { return nil }
         for route in routes {
             guard bind(route.parts, segments[...]) else { continue }
-            let path = segments.joined(separator: "/") + (route.trailingSlash ? "/" : "")
+            // The segments are `rest` itself, less a trailing slash that the route may put back.
+            let path = route.trailingSlash == trailingSlash ? String(rest) : trailingSlash ? String(rest.dropLast()) : rest + "/"
             let kept = filterQuery(query, allowed: route.query)
             let missing = route.required.sorted().first { name in !kept.names.contains(name) }
             let id = route.idIndex < segments.count ? Self.imageID(segments[route.idIndex]) : ""

@@ -142,21 +142,23 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     private func sendRequest() {
         guard let exchange else { return }
         let request = exchange.request
-        var fields = request.headerFields
-        for name in [HTTPField.Name.connection, .transferEncoding, .contentLength, .keepAlive, .hostField] {
-            fields[name] = nil
-        }
         var all = HTTPFields()
-        all[.hostField] = request.endpoint.hostField
-        all.append(contentsOf: fields)
-        if !request.body.isEmpty || [.post, .put, .patch].contains(request.method) {
-            all[.contentLength] = String(request.body.count)
+        all.reserveCapacity(request.headerFields.count + 2)
+        all.append(HTTPField(name: .hostField, value: request.endpoint.hostField))
+        for field in request.headerFields where !Self.setByClient(field.name) { all.append(field) }
+        if !request.body.isEmpty || request.method == .post || request.method == .put || request.method == .patch {
+            all.append(HTTPField(name: .contentLength, value: String(request.body.count)))
         }
         outbound.append(MessageSerializer.requestHead(method: request.method, target: request.target, fields: all))
         outbound.append(request.body)
         phase = .awaitingHead
         setPhaseDeadline(request.timeouts.header)
         flushAndArm()
+    }
+
+    /// Fields the client writes itself (framing, connection management, Host).
+    private static func setByClient(_ name: HTTPField.Name) -> Bool {
+        name == .connection || name == .transferEncoding || name == .contentLength || name == .keepAlive || name == .hostField
     }
 
     // MARK: EventHandler

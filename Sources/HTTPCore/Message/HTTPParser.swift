@@ -48,7 +48,7 @@ public struct HTTPParser: Sendable {
 
     // Head under construction.
     private var startLine: [UInt8] = []
-    private var fieldLines: [(name: HTTPField.Name, value: [UInt8])] = []
+    private var fieldLines: [HTTPField] = []
     private var headerBytes = 0
     private var bodyBytes = 0
     private var emptyLinesSkipped = 0
@@ -117,7 +117,7 @@ public struct HTTPParser: Sendable {
                 emptyLinesSkipped = 0
                 return .end
             case .startLine:
-                guard let line = try takeLine(limit: limits.maxStartLineBytes, onOverflow: startLineOverflow) else {
+                guard let line = try takeLine(limit: limits.maxStartLineBytes, onOverflow: .startLine) else {
                     return nil
                 }
                 if line.isEmpty {
@@ -126,29 +126,29 @@ public struct HTTPParser: Sendable {
                     if emptyLinesSkipped > 4 { throw .bad("too many empty lines before the request line") }
                     continue
                 }
-                startLine = line
+                startLine = Array(buffer[line])
                 fieldLines.removeAll(keepingCapacity: true)
                 headerBytes = 0
                 bodyBytes = 0
                 state = .fields
             case .fields:
                 let room = limits.maxHeaderBytes - headerBytes
-                guard let line = try takeLine(limit: room, onOverflow: headerOverflow) else { return nil }
+                guard let line = try takeLine(limit: room, onOverflow: .headerSection) else { return nil }
                 headerBytes += line.count + 2
                 if line.isEmpty {
                     if let event = try completeHead() { return event }
                     continue
                 }
-                try parseFieldLine(line)
+                try parseFieldLine(buffer[line])
             case .fixedBody(let remaining):
                 guard let (chunk, left) = takeBody(upTo: remaining) else { return nil }
                 state = left == 0 ? .messageEnd : .fixedBody(remaining: left)
                 return .body(chunk)
             case .chunkSize:
-                guard let line = try takeLine(limit: 1024, onOverflow: .bad("chunk size line too long")) else {
+                guard let line = try takeLine(limit: 1024, onOverflow: .chunkSizeLine) else {
                     return nil
                 }
-                let size = try parseChunkSize(line)
+                let size = try parseChunkSize(buffer[line])
                 if size == 0 {
                     state = .trailers
                 } else {
@@ -160,22 +160,23 @@ public struct HTTPParser: Sendable {
                 state = left == 0 ? .chunkDataEnd : .chunkData(remaining: left)
                 return .body(chunk)
             case .chunkDataEnd:
-                guard let line = try takeLine(limit: 0, onOverflow: .bad("chunk data longer than its size")) else {
+                guard let line = try takeLine(limit: 0, onOverflow: .chunkData) else {
                     return nil
                 }
                 guard line.isEmpty else { throw .bad("chunk data longer than its size") }
                 state = .chunkSize
             case .trailers:
                 let room = limits.maxHeaderBytes - headerBytes
-                guard let line = try takeLine(limit: room, onOverflow: headerOverflow) else { return nil }
+                guard let line = try takeLine(limit: room, onOverflow: .headerSection) else { return nil }
                 headerBytes += line.count + 2
                 if line.isEmpty {
                     state = .messageEnd
                     continue
                 }
                 // Trailer fields are validated like header fields, then dropped.
-                if line.first == 0x20 || line.first == 0x09 { throw .bad("obsolete line folding in trailers") }
-                _ = try splitField(line)
+                let trailer = buffer[line]
+                if trailer.first == 0x20 || trailer.first == 0x09 { throw .bad("obsolete line folding in trailers") }
+                _ = try field(trailer)
             case .untilClose:
                 guard bufferedByteCount > 0 else { return nil }
                 let chunk = Array(buffer[position...])
@@ -193,18 +194,26 @@ public struct HTTPParser: Sendable {
         return (Array(buffer[position..<position + n]), remaining - n)
     }
 
-    private var startLineOverflow: HTTPParseError {
-        if case .request = mode { return HTTPParseError(.uriTooLong, "request line longer than \(limits.maxStartLineBytes) bytes") }
-        return .bad("status line too long")
+    /// Which line was too long; its error is built only when it is thrown.
+    private enum Overflow {
+        case startLine, headerSection, chunkSizeLine, chunkData
     }
 
-    private var headerOverflow: HTTPParseError {
-        HTTPParseError(.requestHeaderFieldsTooLarge, "header section larger than \(limits.maxHeaderBytes) bytes")
+    private func error(_ overflow: Overflow) -> HTTPParseError {
+        switch overflow {
+        case .startLine:
+            if case .request = mode { return HTTPParseError(.uriTooLong, "request line longer than \(limits.maxStartLineBytes) bytes") }
+            return .bad("status line too long")
+        case .headerSection: return HTTPParseError(.requestHeaderFieldsTooLarge, "header section larger than \(limits.maxHeaderBytes) bytes")
+        case .chunkSizeLine: return .bad("chunk size line too long")
+        case .chunkData: return .bad("chunk data longer than its size")
+        }
     }
 
-    /// Takes one line (without its terminator) if a whole one is buffered. Lines end with
-    /// CRLF, or a bare LF (RFC 9112 §2.2 allows accepting it); a CR anywhere else is an error.
-    private mutating func takeLine(limit: Int, onOverflow: HTTPParseError) throws(HTTPParseError) -> [UInt8]? {
+    /// Takes one line (its range in `buffer`, without the terminator) if a whole one is
+    /// buffered. Lines end with CRLF, or a bare LF (RFC 9112 §2.2 allows accepting it); a CR
+    /// anywhere else is an error.
+    private mutating func takeLine(limit: Int, onOverflow: Overflow) throws(HTTPParseError) -> Range<Int>? {
         let end = buffer.count
         var i = position
         while i < end {
@@ -212,8 +221,8 @@ public struct HTTPParser: Sendable {
             if b == 0x0A {
                 var lineEnd = i
                 if lineEnd > position && buffer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-                if lineEnd - position > limit { throw onOverflow }
-                let line = Array(buffer[position..<lineEnd])
+                if lineEnd - position > limit { throw error(onOverflow) }
+                let line = position..<lineEnd
                 position = i + 1
                 return line
             }
@@ -221,44 +230,40 @@ public struct HTTPParser: Sendable {
             i += 1
         }
         // No terminator yet: fail early if the line is already too long.
-        if end - position > limit + 1 { throw onOverflow }
+        if end - position > limit + 1 { throw error(onOverflow) }
         return nil
     }
 
-    private mutating func parseFieldLine(_ line: [UInt8]) throws(HTTPParseError) {
+    private mutating func parseFieldLine(_ line: ArraySlice<UInt8>) throws(HTTPParseError) {
         if line.first == 0x20 || line.first == 0x09 { throw .bad("obsolete line folding") }
         if fieldLines.count >= limits.maxHeaderCount {
             throw HTTPParseError(.requestHeaderFieldsTooLarge, "more than \(limits.maxHeaderCount) header fields")
         }
-        fieldLines.append(try splitField(line))
+        fieldLines.append(try field(line))
     }
 
-    private func splitField(_ line: [UInt8]) throws(HTTPParseError) -> (name: HTTPField.Name, value: [UInt8]) {
+    private func field(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> HTTPField {
         guard let colon = line.firstIndex(of: 0x3A) else { throw .bad("header field without a colon") }
         guard colon > 0 else { throw .bad("empty header field name") }
-        for b in line[0..<colon] where !isTokenByte(b) {
+        for b in line[line.startIndex..<colon] where !isTokenByte(b) {
             if b == 0x20 || b == 0x09 { throw .bad("whitespace before the colon in a header field") }
             throw .bad("invalid character in a header field name")
         }
         var start = colon + 1
-        var end = line.count
+        var end = line.endIndex
         while start < end && (line[start] == 0x20 || line[start] == 0x09) { start += 1 }
         while end > start && (line[end - 1] == 0x20 || line[end - 1] == 0x09) { end -= 1 }
         for b in line[start..<end] where (b < 0x20 && b != 0x09) || b == 0x7F {
             throw .bad("control character in a header field value")
         }
-        guard let name = HTTPField.Name(String(decoding: line[0..<colon], as: UTF8.self)) else {
+        guard let name = HTTPField.Name(String(decoding: line[line.startIndex..<colon], as: UTF8.self)) else {
             throw .bad("invalid header field name")
         }
-        return (name, Array(line[start..<end]))
+        return HTTPField(name: name, value: line[start..<end])
     }
 
     private mutating func completeHead() throws(HTTPParseError) -> HTTPParserEvent? {
-        var fields = HTTPFields()
-        fields.reserveCapacity(fieldLines.count)
-        for (name, value) in fieldLines {
-            fields.append(HTTPField(name: name, value: value))
-        }
+        let fields = HTTPFields(fieldLines)
         switch mode {
         case .request:
             return try completeRequestHead(fields)
@@ -414,7 +419,7 @@ public struct HTTPParser: Sendable {
         }
     }
 
-    private func parseChunkSize(_ line: [UInt8]) throws(HTTPParseError) -> Int {
+    private func parseChunkSize(_ line: ArraySlice<UInt8>) throws(HTTPParseError) -> Int {
         // chunk-size [ chunk-ext ]: the extension is ignored, but the size must be hex.
         var size = 0
         var digits = 0

@@ -11,31 +11,46 @@ public enum MessageSerializer {
     public static func responseHead(_ response: HTTPResponse, fields: HTTPFields) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        out.append(contentsOf: "HTTP/1.1 \(response.status.code) ".utf8)
+        out.append(contentsOf: "HTTP/1.1 ".utf8)
+        // A status code is three digits (HTTPResponse.Status guarantees 100...999).
+        let code = response.status.code
+        out.append(UInt8(truncatingIfNeeded: 0x30 + code / 100 % 10))
+        out.append(UInt8(truncatingIfNeeded: 0x30 + code / 10 % 10))
+        out.append(UInt8(truncatingIfNeeded: 0x30 + code % 10))
+        out.append(0x20)
         let reason = response.status.reasonPhrase
-        out.append(contentsOf: (reason.isEmpty ? defaultReason(response.status.code) : reason).utf8)
-        out.append(contentsOf: [0x0D, 0x0A])
+        out.append(contentsOf: (reason.isEmpty ? defaultReason(code) : reason).utf8)
+        appendCRLF(to: &out)
         appendFields(fields, to: &out)
-        out.append(contentsOf: [0x0D, 0x0A])
+        appendCRLF(to: &out)
         return out
     }
 
     static func requestHead(method: HTTPRequest.Method, target: String, fields: HTTPFields) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
-        out.append(contentsOf: "\(method.rawValue) \(target) HTTP/1.1\r\n".utf8)
+        out.append(contentsOf: method.rawValue.utf8)
+        out.append(0x20)
+        out.append(contentsOf: target.utf8)
+        out.append(contentsOf: " HTTP/1.1\r\n".utf8)
         appendFields(fields, to: &out)
-        out.append(contentsOf: [0x0D, 0x0A])
+        appendCRLF(to: &out)
         return out
     }
 
     private static func appendFields(_ fields: HTTPFields, to out: inout [UInt8]) {
         for field in fields {
             out.append(contentsOf: field.name.rawName.utf8)
-            out.append(contentsOf: [0x3A, 0x20])
+            out.append(0x3A)
+            out.append(0x20)
             out.append(contentsOf: field.value.utf8)
-            out.append(contentsOf: [0x0D, 0x0A])
+            appendCRLF(to: &out)
         }
+    }
+
+    private static func appendCRLF(to out: inout [UInt8]) {
+        out.append(0x0D)
+        out.append(0x0A)
     }
 
     public static func chunk(_ body: [UInt8]) -> [UInt8] {

@@ -142,21 +142,26 @@ enum Socket {
 
     /// `writev` of as many buffers as fit; returns bytes written, 0 on EAGAIN, or -errno.
     static func writev(_ fd: Int32, _ buffers: ArraySlice<[UInt8]>, firstOffset: Int) -> Int {
-        var iovecs: [iovec] = []
-        iovecs.reserveCapacity(min(buffers.count, 64))
+        let count = min(buffers.count, 64)
+        // The iovecs live on the stack; the arrays they point into are kept alive by `buffers`.
         return withExtendedLifetime(buffers) {
-            for (i, buffer) in buffers.prefix(64).enumerated() {
-                let offset = i == 0 ? firstOffset : 0
-                buffer.withUnsafeBytes { raw in
-                    iovecs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress!.advanced(by: offset)), iov_len: raw.count - offset))
+            withUnsafeTemporaryAllocation(of: iovec.self, capacity: count) { iovecs in
+                var used = 0
+                for (i, buffer) in buffers.prefix(count).enumerated() {
+                    let offset = i == 0 ? firstOffset : 0
+                    buffer.withUnsafeBytes { raw in
+                        guard let base = raw.baseAddress, raw.count > offset else { return }
+                        iovecs[used] = iovec(iov_base: UnsafeMutableRawPointer(mutating: base + offset), iov_len: raw.count - offset)
+                        used += 1
+                    }
                 }
-            }
-            while true {
-                let n = Glibc.writev(fd, iovecs, Int32(iovecs.count))
-                if n >= 0 { return n }
-                if errno == EINTR { continue }
-                if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
-                return -Int(errno)
+                while true {
+                    let n = Glibc.writev(fd, iovecs.baseAddress, Int32(used))
+                    if n >= 0 { return n }
+                    if errno == EINTR { continue }
+                    if errno == EAGAIN || errno == EWOULDBLOCK { return 0 }
+                    return -Int(errno)
+                }
             }
         }
     }

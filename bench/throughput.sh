@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keep-alive throughput of corsd's HTTP core next to nginx serving the same 33,000 bytes:
 # wrk -t2 -c64, ROUNDS interleaved rounds of SECONDS each, medians, ratio corsd/nginx.
-# Both servers on loopback, one worker each (nginx: worker_processes 1). Writes
+# Both servers on loopback, one worker each (nginx: worker_processes 1, with Debian's shipped
+# `sendfile on; tcp_nopush on;` so it is the nginx an ops team actually runs). Writes
 # bench/throughput-results.md. Usage: bench/throughput.sh [SECONDS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ error_log $work/error.log;
 events { worker_connections 1024; }
 http {
   access_log off;
+  sendfile on;
+  tcp_nopush on;
   keepalive_requests 1000000;
   server { listen 127.0.0.1:$nport; root $work; location / { } }
 }
@@ -48,7 +51,7 @@ ratio=$(awk "BEGIN{printf \"%.2f\", $cm/$nm}")
   echo "# Keep-alive throughput: corsd vs nginx"
   echo
   echo "Run $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, wrk -t2 -c64 -d${seconds}s, $rounds interleaved rounds, 33,000-byte responses"
-  echo "(nginx 1 worker, static file; corsd release build, /debug/bytes/33000 which allocates the body per request)."
+  echo "(nginx 1 worker, static file with \`sendfile on; tcp_nopush on\` as Debian ships it; corsd release build, /debug/bytes/33000 which allocates the body per request)."
   echo
   echo "| server | rounds (req/s) | median |"
   echo "|---|---|---|"

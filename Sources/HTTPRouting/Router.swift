@@ -120,8 +120,9 @@ public struct Router: Sendable {
     public var patterns: [(method: HTTPRequest.Method?, pattern: String)] { routes.map { ($0.method, $0.pattern) } }
 
     func match(method: HTTPRequest.Method, path: Substring) -> Match {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        let candidates = parts.first.flatMap { byFirstSegment[String($0)] } ?? anyFirstSegment
+        // Split on the UTF-8 bytes: no Character (grapheme) work on a hot path.
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst()
+        let candidates = parts.first.flatMap { byFirstSegment[String(Substring($0))] } ?? anyFirstSegment
         var allowed: [HTTPRequest.Method] = []
         var getMatch: Route?
         for index in candidates {
@@ -189,13 +190,13 @@ public struct Router: Sendable {
     }
 
     /// Whether `parts` (the path's segments) fit the route's segments; allocates nothing.
-    private static func matches(_ segments: [Segment], _ parts: ArraySlice<Substring>) -> Bool {
+    private static func matches(_ segments: [Segment], _ parts: ArraySlice<Substring.UTF8View>) -> Bool {
         var index = parts.startIndex
         for (i, segment) in segments.enumerated() {
             guard index < parts.endIndex else { return false }
             switch segment {
             case .rest: return i == segments.count - 1
-            case .literal(let text): guard parts[index] == text else { return false }
+            case .literal(let text): guard parts[index].elementsEqual(text.utf8) else { return false }
             case .parameter: guard !parts[index].isEmpty else { return false }
             }
             index += 1
@@ -205,12 +206,12 @@ public struct Router: Sendable {
 
     /// The match for a route that `matches` accepted, with its parameters bound: slices of
     /// `path`, a rest parameter included (no copy).
-    private func found(_ route: Route, _ path: Substring, _ parts: ArraySlice<Substring>) -> Match {
+    private func found(_ route: Route, _ path: Substring, _ parts: ArraySlice<Substring.UTF8View>) -> Match {
         var parameters = Parameters()
         for (segment, part) in zip(route.segments, parts) {
             switch segment {
             case .rest(let name): parameters.values[name] = path[part.startIndex...]
-            case .parameter(let name): parameters.values[name] = part
+            case .parameter(let name): parameters.values[name] = Substring(part)
             case .literal: break
             }
         }

@@ -27,12 +27,17 @@ public enum TileRoutes {
         case metadata
     }
 
+    /// A path segment: the bytes of one `/`-separated piece of the raw path.
+    typealias Segment = ArraySlice<UInt8>
+
     private enum Part: Sendable {
-        case literal(String)
+        case bytes([UInt8])
         /// A segment matching the predicate.
-        case segment(@Sendable (Substring) -> Bool)
+        case segment(@Sendable (Segment) -> Bool)
         /// Zero to `count` trailing optional segments matching the predicate.
-        case optional(Int, @Sendable (Substring) -> Bool)
+        case optional(Int, @Sendable (Segment) -> Bool)
+
+        static func literal(_ text: some StringProtocol) -> Part { .bytes(Array(text.utf8)) }
     }
 
     private struct Route: Sendable {
@@ -48,47 +53,53 @@ public enum TileRoutes {
     }
 
     /// `[0-9]+`, at most 12 digits.
-    @Sendable private static func isNumber(_ s: Substring) -> Bool { !s.isEmpty && s.utf8.count <= 12 && s.utf8.allSatisfy { (0x30...0x39).contains($0) } }
+    @Sendable private static func isNumber(_ s: Segment) -> Bool { !s.isEmpty && s.count <= 12 && s.allSatisfy { (0x30...0x39).contains($0) } }
     /// `[\w\-.]+` in ASCII.
-    @Sendable private static func isLabel(_ s: Substring) -> Bool { !s.isEmpty && s.utf8.allSatisfy { isLabelByte($0) } }
+    @Sendable private static func isLabel(_ s: Segment) -> Bool { !s.isEmpty && s.allSatisfy(isLabelByte) }
     private static func isLabelByte(_ b: UInt8) -> Bool {
         (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D || b == 0x2E
     }
-    private static func suffixed(_ suffix: String, id: @escaping @Sendable (Substring) -> Bool) -> @Sendable (Substring) -> Bool {
-        { s in s.hasSuffix(suffix) && id(s.dropLast(suffix.count)) }
+    private static func suffixed(_ suffix: String, id: @escaping @Sendable (Segment) -> Bool) -> @Sendable (Segment) -> Bool {
+        let suffix = Array(suffix.utf8)
+        return { s in s.count > suffix.count && s.suffix(suffix.count).elementsEqual(suffix) && id(s.dropLast(suffix.count)) }
     }
     /// `<column>_<row>.<format>`.
-    private static func tileName(_ formats: [String]) -> @Sendable (Substring) -> Bool {
-        { s in
-            guard let dot = s.lastIndex(of: "."), formats.contains(String(s[s.index(after: dot)...])) else { return false }
-            let cr = s[..<dot].split(separator: "_", omittingEmptySubsequences: false)
-            return cr.count == 2 && cr.allSatisfy(isNumber)
+    private static func tileName(_ formats: [String]) -> @Sendable (Segment) -> Bool {
+        let formats = formats.map { Array($0.utf8) }
+        return { s in
+            guard let dot = s.lastIndex(of: UInt8(ascii: ".")) else { return false }
+            let format = s[(dot + 1)...]
+            guard formats.contains(where: { format.elementsEqual($0) }) else { return false }
+            let name = s[..<dot]
+            guard let underscore = name.firstIndex(of: UInt8(ascii: "_")) else { return false }
+            return isNumber(name[..<underscore]) && isNumber(name[(underscore + 1)...])
         }
     }
 
     private static func route(_ name: String, _ parts: [Part], query: Set<String> = [], required: Set<String> = [], kind: Kind = .metadata) -> Route {
         let prefix = name.prefix { $0 != "/" }
-        let all = [Part.literal(String(prefix))] + parts
-        let idIndex = all.firstIndex { if case .literal = $0 { return false } else { return true } } ?? 0
+        let all = [Part.literal(prefix)] + parts
+        let idIndex = all.firstIndex { if case .bytes = $0 { return false } else { return true } } ?? 0
         return Route(name: name, parts: all, query: query, required: required, trailingSlash: name.hasSuffix("/") || name.hasSuffix("/]"),
                      kind: kind, idIndex: idIndex)
     }
 
     /// The id in an id segment: `12.dzi`, `12_files`, `12_metadata.json` → `12`.
-    static func imageID(_ segment: Substring) -> String {
-        for suffix in ["_metadata.json", ".json", ".dzi", "_files"] where segment.hasSuffix(suffix) {
-            return String(segment.dropLast(suffix.count))
+    static func imageID(_ segment: Segment) -> String {
+        for suffix in idSuffixes where segment.count > suffix.count && segment.suffix(suffix.count).elementsEqual(suffix) {
+            return String(decoding: segment.dropLast(suffix.count), as: UTF8.self)
         }
-        return String(segment)
+        return String(decoding: segment, as: UTF8.self)
     }
+    private static let idSuffixes = ["_metadata.json", ".json", ".dzi", "_files"].map { Array($0.utf8) }
 
     private static let routes: [Route] = {
         var routes: [Route] = []
         let tileFormats = ["jpeg", "jpg", "png"]
         let dz: Set<String> = ["tile_size", "limit_bounds"], size: Set<String> = ["tile_size"]
         // ome_seadragon's DeepZoom views, for OMERO images ([0-9]+) and MIRAX slides ([\w\-.]+).
-        for (prefix, id) in [("deepzoom", isNumber as @Sendable (Substring) -> Bool), ("mirax/deepzoom", isLabel)] {
-            let p = prefix.split(separator: "/").map { Part.literal(String($0)) }
+        for (prefix, id) in [("deepzoom", isNumber as @Sendable (Segment) -> Bool), ("mirax/deepzoom", isLabel)] {
+            let p = prefix.split(separator: "/").map { Part.literal($0) }
             let n = "ome_seadragon/\(prefix)/"
             routes += [
                 route(n + "get/<id>.dzi", p + [.literal("get"), .segment(suffixed(".dzi", id: id))], query: dz),
@@ -126,12 +137,21 @@ public enum TileRoutes {
         return routes
     }()
 
-    /// Matches `rest` (the path after `/tiles/{deployment}/`, raw) and the raw query.
+    /// Matches `rest` (the path after `/tiles/{deployment}/`, raw) and the raw query. Works on
+    /// the path's bytes: one copy, segments as slices of it.
     public static func match(path rest: Substring, query: Substring?) -> Match? {
-        var segments = rest.split(separator: "/", omittingEmptySubsequences: false)
-        let trailingSlash = segments.last == ""
+        let bytes = Array(rest.utf8)
+        var segments: [Segment] = []
+        segments.reserveCapacity(8)
+        var start = 0
+        for (i, b) in bytes.enumerated() where b == UInt8(ascii: "/") {
+            segments.append(bytes[start..<i])
+            start = i + 1
+        }
+        segments.append(bytes[start...])
+        let trailingSlash = segments.count > 1 && segments[segments.count - 1].isEmpty
         if trailingSlash { segments.removeLast() }
-        guard !segments.isEmpty, segments.allSatisfy(isPlainSegment) else { return nil }
+        guard segments.allSatisfy(isPlainSegment) else { return nil }
         for route in routes {
             guard bind(route.parts, segments[...]) else { continue }
             // The segments are `rest` itself, less a trailing slash that the route may put back.
@@ -144,18 +164,18 @@ public enum TileRoutes {
         return nil
     }
 
-    static func isPlainSegment(_ s: Substring) -> Bool {
-        !s.isEmpty && s != "." && s != ".." && s.utf8.allSatisfy { b in
+    static func isPlainSegment(_ s: Segment) -> Bool {
+        !s.isEmpty && !s.elementsEqual([0x2E]) && !s.elementsEqual([0x2E, 0x2E]) && s.allSatisfy { b in
             (0x30...0x39).contains(b) || (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) || b == 0x5F || b == 0x2D || b == 0x2E || b == 0x2C
         }
     }
 
-    private static func bind(_ parts: [Part], _ segments: ArraySlice<Substring>) -> Bool {
+    private static func bind(_ parts: [Part], _ segments: ArraySlice<Segment>) -> Bool {
         var i = segments.startIndex
         for part in parts {
             switch part {
-            case .literal(let text):
-                guard i < segments.endIndex, segments[i] == text else { return false }
+            case .bytes(let text):
+                guard i < segments.endIndex, segments[i].elementsEqual(text) else { return false }
                 i += 1
             case .segment(let ok):
                 guard i < segments.endIndex, ok(segments[i]) else { return false }

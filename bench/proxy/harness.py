@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -143,12 +144,16 @@ http {{
         for name in self.ports:
             wait_port(self.ports[name])
 
-    def start_corsd(self):
+    def start_corsd_process(self, name):
         port = free_port()
+        proc = self.start(name, [self.args.corsd, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(self.dir, f"{name}.sqlite"),
+                                 "--log-level", "warning"],
+                          env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, port=port)
+        return proc, port
+
+    def start_corsd(self):
+        self.corsd, port = self.start_corsd_process("corsd")
         self.ports["corsd"] = port
-        self.corsd = self.start("corsd", [self.args.corsd, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(self.dir, "c.sqlite"),
-                                          "--enable-debug-routes", "--log-level", "warning"],
-                                env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, port=port)
         for name, upstream, cache in [("plain", "plain", None), ("noval", "noval", None), ("noval-ttl", "noval", {"tiles_ttl_s": 3600}), ("expires", "expires", None)]:
             body = {"upstream": f"http://127.0.0.1:{self.ports[upstream]}", "cors": {"allowed_origins": [ORIGIN], "allow_methods": ["GET", "OPTIONS"]}}
             if cache:
@@ -249,6 +254,9 @@ def main():
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.rounds, args.soak = 1, 1, 2
+    # The idle-connection check holds 1,000 sockets in this process.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     bed = Bed(args)
     try:
         run(bed, args)
@@ -291,18 +299,7 @@ def run(bed, args):
     django = bed.wrk(p["django"], "/", 64)
     print(f"django + gunicorn: {django[0]:.0f} req/s", file=sys.stderr)
 
-    # RSS and fds at 1,000 idle keep-alive connections.
-    socks = []
-    for _ in range(1000):
-        s = socket.create_connection(("127.0.0.1", p["corsd"]))
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
-        socks.append(s)
-    for s in socks:
-        s.settimeout(10)
-        s.recv(4096)
-    idle_rss, idle_fds = bed.rss_and_fds(bed.corsd.pid)
-    for s in socks:
-        s.close()
+    idle = idle_connections(bed)
 
     # RSS growth under full load.
     start_rss, _ = bed.rss_and_fds(bed.corsd.pid)
@@ -315,7 +312,30 @@ def run(bed, args):
         soak_samples.append(bed.rss_and_fds(bed.corsd.pid)[0])
     args.seconds = saved
 
-    write_results(bed, args, rows, django, (idle_rss, idle_fds), start_rss, soak_samples)
+    write_results(bed, args, rows, django, idle, start_rss, soak_samples)
+
+
+def idle_connections(bed, count=1000):
+    """RSS and fds of a fresh corsd (empty cache) holding `count` idle keep-alive connections,
+    each of which has been answered once."""
+    proc, port = bed.start_corsd_process("corsd-idle")
+    before = bed.rss_and_fds(proc.pid)
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            socks.append(s)
+        for s in socks:
+            s.settimeout(10)
+            assert s.recv(4096).startswith(b"HTTP/1.1 200"), "corsd did not answer an idle-test connection"
+        held = bed.rss_and_fds(proc.pid)
+    finally:
+        for s in socks:
+            s.close()
+    proc.terminate()
+    proc.wait(timeout=10)
+    return before, held
 
 
 def median_of(samples, i):
@@ -337,27 +357,42 @@ def write_results(bed, args, rows, django, idle, start_rss, soak):
                  f" `sendfile on; tcp_nopush on`; corsd release build. wrk -t2, {args.seconds} s per run, {args.rounds} interleaved rounds"
                  f" (baseline, corsd, baseline, corsd…); 256 DeepZoom tiles of {bed.tile_bytes / 1000:.1f} kB on average (vips dzsave), allowed Origin on every request.")
     lines.append("")
-    lines.append("| case | baseline | -c | baseline req/s (rounds) | corsd req/s (rounds) | ratio (medians) | p50 ms base / corsd | p99 ms base / corsd |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| case | baseline | -c | baseline req/s (rounds) | corsd req/s (rounds) | ratio per round | ratio (medians) | p50 ms base / corsd | p99 ms base / corsd |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for label, base_label, c, b, m in rows:
         ratio = median_of(m, 0) / median_of(b, 0)
-        lines.append(f"| {label} | {base_label} | {c} | {' '.join(f'{x[0]:.0f}' for x in b)} | {' '.join(f'{x[0]:.0f}' for x in m)} | **{ratio:.2f}** |"
+        per_round = " ".join(f"{y[0] / x[0]:.2f}" for x, y in zip(b, m))
+        lines.append(f"| {label} | {base_label} | {c} | {' '.join(f'{x[0]:.0f}' for x in b)} | {' '.join(f'{x[0]:.0f}' for x in m)} | {per_round} | **{ratio:.2f}** |"
                      f" {median_of(b, 1):.2f} / {median_of(m, 1):.2f} | {median_of(b, 2):.2f} / {median_of(m, 2):.2f} |")
     lines.append("")
     lines.append(f"For scale, Django 4.2 + django-cors-headers 4.9 under gunicorn (2 sync workers) serving the same tiles from disk: {django[0]:.0f} req/s,"
                  f" p50 {django[1]:.2f} ms, p99 {django[2]:.2f} ms (-c64).")
     lines.append("")
-    lines.append(f"corsd at 1,000 open idle keep-alive connections (empty request queue, tile cache warm with {len(bed.tile_paths) * 2} entries):"
-                 f" RSS {idle[0]:.1f} MB, {idle[1]} fds.")
+    (rss0, fds0), (rss1, fds1) = idle
+    lines.append(f"A fresh corsd (empty cache) holding 1,000 open idle keep-alive connections: RSS {rss1:.1f} MB ({rss0:.1f} MB before), {fds1} fds ({fds0} before)."
+                 f" Target < 64 MB: **{'met' if rss1 < 64 else 'not met'}**.")
     if soak:
-        lines.append(f"RSS under full load (wrk -c64 on the uncached proxy path) for {args.soak} s: {start_rss:.1f} MB before,"
+        growth = soak[-1] - soak[0]
+        lines.append(f"RSS under full load (wrk -c64 on the uncached proxy path, one sample per {min(60, args.soak)} s run) for {args.soak} s: {start_rss:.1f} MB before,"
                      f" samples {', '.join(f'{s:.1f}' for s in soak[:3])} … {', '.join(f'{s:.1f}' for s in soak[-3:])} MB"
-                     f" (first {soak[0]:.1f}, last {soak[-1]:.1f}, max {max(soak):.1f}).")
+                     f" (max {max(soak):.1f}); last minus first sample {growth:+.1f} MB: **{'no growth' if growth < 4 else 'GROWS'}**.")
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.smoke:
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_generated(args.out, text)
+
+
+BEGIN, END = "<!-- harness output: begin -->", "<!-- harness output: end -->"
+
+
+def write_generated(path, text):
+    """Replaces the harness's part of RESULTS.md and keeps the rest (the record of each
+    optimisation's before and after, written by hand)."""
+    old = open(path).read() if os.path.exists(path) else f"{BEGIN}\n{END}\n"
+    head, _, rest = old.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    with open(path, "w") as f:
+        f.write(f"{head}{BEGIN}\n{text}{END}{tail}")
 
 
 if __name__ == "__main__":

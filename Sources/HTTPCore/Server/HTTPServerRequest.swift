@@ -19,11 +19,15 @@ public struct HTTPServerRequest: Sendable {
     /// The request target as sent: path plus query.
     public var target: String { head.path ?? "/" }
     /// The path without the query.
-    public var path: Substring { target.prefix { $0 != "?" } }
+    public var path: Substring {
+        let t = target
+        return t.utf8.firstIndex(of: UInt8(ascii: "?")).map { t[..<$0] } ?? t[...]
+    }
     /// The raw query string (without `?`), or nil.
     public var query: Substring? {
-        guard let q = target.firstIndex(of: "?") else { return nil }
-        return target[target.index(after: q)...]
+        let t = target
+        guard let q = t.utf8.firstIndex(of: UInt8(ascii: "?")) else { return nil }
+        return t[t.utf8.index(after: q)...]
     }
 }
 

@@ -61,7 +61,11 @@ public enum TileRoutes {
     }
     private static func suffixed(_ suffix: String, id: @escaping @Sendable (Segment) -> Bool) -> @Sendable (Segment) -> Bool {
         let suffix = Array(suffix.utf8)
-        return { s in s.count > suffix.count && s.suffix(suffix.count).elementsEqual(suffix) && id(s.dropLast(suffix.count)) }
+        return { s in stem(s, suffix).map(id) ?? false }
+    }
+    /// `s` without `suffix`, or nil if it does not end in it (or is nothing but it).
+    private static func stem(_ s: Segment, _ suffix: [UInt8]) -> Segment? {
+        s.count > suffix.count && s.suffix(suffix.count).elementsEqual(suffix) ? s.dropLast(suffix.count) : nil
     }
     /// `<column>_<row>.<format>`.
     private static func tileName(_ formats: [String]) -> @Sendable (Segment) -> Bool {
@@ -86,10 +90,8 @@ public enum TileRoutes {
 
     /// The id in an id segment: `12.dzi`, `12_files`, `12_metadata.json` → `12`.
     static func imageID(_ segment: Segment) -> String {
-        for suffix in idSuffixes where segment.count > suffix.count && segment.suffix(suffix.count).elementsEqual(suffix) {
-            return String(decoding: segment.dropLast(suffix.count), as: UTF8.self)
-        }
-        return String(decoding: segment, as: UTF8.self)
+        let id = idSuffixes.lazy.compactMap { stem(segment, $0) }.first ?? segment
+        return String(decoding: id, as: UTF8.self)
     }
     private static let idSuffixes = ["_metadata.json", ".json", ".dzi", "_files"].map { Array($0.utf8) }
 

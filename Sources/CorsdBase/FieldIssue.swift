@@ -72,6 +72,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
     case entityTags = "entity_tags"
     case imageID = "image_id"
     case rfc3339
+    case future
     case cursor
     case tokenName = "token_name"
     case scope
@@ -134,6 +135,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
         case .entityTags: return "If-Match or If-None-Match is neither * nor a list of entity-tags"
         case .imageID: return "not an image, slide or dataset id"
         case .rfc3339: return "not an RFC 3339 time"
+        case .future: return "a time that must be in the future is not"
         case .cursor: return "not a next_after value of a previous page"
         case .tokenName: return "a token name that is not 1–64 of [A-Za-z0-9._-]"
         case .scope: return "not admin, read or agent:<deployment>"

@@ -52,8 +52,14 @@ struct Auth: Sendable {
         guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw Self.unauthorized("send Authorization: Bearer <token>", challenge: "Bearer realm=\"corsd\"")
         }
-        guard let token = tokens.authenticate(String(header.dropFirst(7).trimmingOWS())) else {
-            throw Self.unauthorized("the token is not valid", challenge: "Bearer realm=\"corsd\", error=\"invalid_token\"")
+        let found: TokenInfo?
+        do {
+            found = try tokens.authenticate(String(header.dropFirst(7).trimmingOWS()))
+        } catch {
+            throw Problem(status: .serviceUnavailable, detail: "the token store cannot be read now; retry shortly")
+        }
+        guard let token = found else {
+            throw Self.unauthorized("the token is not valid (unknown, revoked or expired)", challenge: "Bearer realm=\"corsd\", error=\"invalid_token\"")
         }
         return Caller(token: token, actor: Actor(tokenName: token.name, client: request.remoteAddress?.host ?? "unknown"))
     }

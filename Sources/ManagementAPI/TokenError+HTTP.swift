@@ -9,6 +9,7 @@ extension TokenError: HTTPResponseError {
         case .invalidScope: return .field("scope", .scope, description)
         case .nameTaken: return Problem(status: .conflict, detail: description)
         case .notFound: return Problem(status: .notFound, detail: description)
+        case .expiryNotInFuture: return .field("expires_at", .future, description)
         }
     }
 }

@@ -1,4 +1,5 @@
 import CorsdBase
+import Foundation
 import CorsdModel
 import HTTPCore
 import HTTPRouting
@@ -9,10 +10,13 @@ import PolicyStore
 struct TokenRoutes: Sendable {
     let tokens: TokenStore
 
-    enum Keys: String, CodingKey, CaseIterable { case name, scope }
+    enum Keys: String, CodingKey, CaseIterable {
+        case name, scope
+        case expiresAt = "expires_at"
+    }
 
     func install(on routes: inout APIRoutes) {
-        routes.add(.get, "/tokens", .admin) { _, _, _ in try .json(Listing(tokens: tokens.list())) }
+        routes.add(.get, "/tokens", .admin) { _, _, _ in try .json(Listing(tokens: try await tokens.list())) }
         routes.add(.post, "/tokens", .admin) { request, _, caller in try await create(request, caller) }
         routes.add(.delete, "/tokens/{id}", .admin) { _, context, caller in
             try await tokens.revoke(id: try context.parameters.require("id"), actor: caller.actor)
@@ -40,7 +44,12 @@ struct TokenRoutes: Sendable {
         guard let name = try body.string(.name, required: true), let scope = try body.string(.scope, required: true) else {
             throw Problem.field("name", .required, "is required")
         }
-        let (token, secret) = try await tokens.create(name: name, scope: scope, actor: caller.actor)
+        var expiry: Date?
+        if let text = try body.string(.expiresAt) {
+            guard let date = Timestamp.parse(text) else { throw Problem.field("expires_at", .rfc3339, "must be an RFC 3339 time such as 2027-01-01T00:00:00Z") }
+            expiry = date
+        }
+        let (token, secret) = try await tokens.create(name: name, scope: scope, actor: caller.actor, expiresAt: expiry)
         return try .json(Created(token: token, secret: secret), status: .created)
     }
 }

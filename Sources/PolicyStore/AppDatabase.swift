@@ -11,6 +11,9 @@ import GRDB
 /// `DatabaseQueue` with the same migrations.
 public final class AppDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// The file, or nil for an in-memory database.
+    public let path: String?
+    let migrations: [(name: String, sql: String)]
     /// The migrations this open applied (empty when the database was up to date).
     public let applied: [String]
 
@@ -29,8 +32,10 @@ public final class AppDatabase: Sendable {
     }
 
     /// Wraps `writer` and brings its schema up to date.
-    public init(_ writer: any DatabaseWriter, migrations: [(name: String, sql: String)] = embeddedMigrations) throws {
+    public init(_ writer: any DatabaseWriter, path: String? = nil, migrations: [(name: String, sql: String)] = embeddedMigrations) throws {
         self.writer = writer
+        self.path = path
+        self.migrations = migrations
         self.applied = try Self.migrate(writer, migrations: migrations)
     }
 
@@ -44,9 +49,23 @@ public final class AppDatabase: Sendable {
         return configuration
     }
 
-    /// The database file at `path`, created if absent, migrated.
-    public static func open(path: String, migrations: [(name: String, sql: String)] = embeddedMigrations) throws -> AppDatabase {
-        try AppDatabase(try DatabasePool(path: path, configuration: configuration), migrations: migrations)
+    /// The database file at `path`, migrated. With `create: false`, a missing file is an
+    /// error (`OpenError.missing`) instead of a new empty database.
+    public static func open(path: String, create: Bool = true, migrations: [(name: String, sql: String)] = embeddedMigrations) throws -> AppDatabase {
+        if !create && !FileManager.default.fileExists(atPath: path) { throw OpenError.missing(path) }
+        return try AppDatabase(try DatabasePool(path: path, configuration: configuration), path: path, migrations: migrations)
+    }
+
+    public enum OpenError: Error, CustomStringConvertible {
+        case missing(String)
+        case backupTargetExists(String)
+
+        public var description: String {
+            switch self {
+            case .missing(let path): return "no database at \(path) (`corsd serve` or `corsd migrate` creates one; --db names another)"
+            case .backupTargetExists(let path): return "\(path) already exists; a backup never overwrites a file"
+            }
+        }
     }
 
     /// A private in-memory database (tests, previews), migrated.
@@ -59,11 +78,47 @@ public final class AppDatabase: Sendable {
         PolicyStore(writer: writer, onChange: onChange)
     }
 
-    /// The token store, its cache loaded.
-    public func tokens() async throws -> TokenStore {
-        let store = TokenStore(writer: writer)
-        try await store.reload()
+    /// The token store, loaded. On a file, it watches for commits through a read-only
+    /// connection of its own (see `TokenStore`).
+    public func tokens(now: @escaping @Sendable () -> Date = Date.init) throws -> TokenStore {
+        var readOnly = Self.configuration
+        readOnly.readonly = true
+        let probe = try path.map { try DatabaseQueue(path: $0, configuration: readOnly) }
+        let store = TokenStore(writer: writer, probe: probe, now: now)
+        try store.reload()
         return store
+    }
+
+    // MARK: Readiness and backup
+
+    /// Throws unless the database answers and every migration this corsd knows is applied
+    /// (another process may have opened it with a newer corsd, or the file may be gone).
+    public func checkReady() async throws {
+        let names = migrations.map(\.name)
+        let applied = try await writer.read { db in try String.fetchSet(db, sql: "SELECT name FROM corsd_migrations") }
+        let missing = names.filter { !applied.contains($0) }
+        if !missing.isEmpty { throw ReadinessError.migrationsPending(missing) }
+        let unknown = applied.subtracting(names)
+        if !unknown.isEmpty { throw ReadinessError.unknownMigrations(unknown.sorted()) }
+    }
+
+    public enum ReadinessError: Error, CustomStringConvertible {
+        case migrationsPending([String])
+        case unknownMigrations([String])
+
+        public var description: String {
+            switch self {
+            case .migrationsPending(let names): return "migrations not applied: \(names.joined(separator: ", "))"
+            case .unknownMigrations(let names): return "the database has migrations this corsd does not know: \(names.joined(separator: ", "))"
+            }
+        }
+    }
+
+    /// A consistent copy of the live database in a new file (`VACUUM INTO`: one read
+    /// transaction, so writers carry on; the copy is compact and self-contained, no WAL).
+    public func backup(to destination: String) async throws {
+        if FileManager.default.fileExists(atPath: destination) { throw OpenError.backupTargetExists(destination) }
+        try await writer.unsafeRead { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }
     }
 
     // MARK: Migrations

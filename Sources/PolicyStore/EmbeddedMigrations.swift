@@ -89,4 +89,12 @@ UPDATE deployments SET document = (
     SELECT r.document FROM revisions AS r WHERE r.deployment = deployments.name AND r.revision = deployments.revision)
 WHERE EXISTS (SELECT 1 FROM revisions AS r WHERE r.deployment = deployments.name AND r.revision = deployments.revision);
 """#),
+    (name: "0004_token_expiry_and_last_use.sql", sql: #"""
+-- corsd schema, version 4: tokens may expire, and corsd records when each was last used.
+-- expires_at: RFC 3339 UTC, NULL = never. last_used_at: written in batches by the server
+-- (at most once a minute per token, and at shutdown), NULL = never used.
+
+ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+ALTER TABLE tokens ADD COLUMN last_used_at TEXT;
+"""#),
 ]

@@ -137,11 +137,15 @@ struct TokenRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRe
     var scope: Scope
     var secretSHA256: Data
     var createdAt: String
+    var expiresAt: String?
+    var lastUsedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, scope
         case secretSHA256 = "secret_sha256"
         case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case lastUsedAt = "last_used_at"
     }
 
     public enum Columns {
@@ -150,7 +154,7 @@ struct TokenRecord: Sendable, Equatable, Codable, FetchableRecord, PersistableRe
         public static let createdAt = Column(CodingKeys.createdAt)
     }
 
-    var info: TokenInfo { TokenInfo(id: id, name: name, scope: scope, createdAt: createdAt) }
+    var info: TokenInfo { TokenInfo(id: id, name: name, scope: scope, createdAt: createdAt, expiresAt: expiresAt, lastUsedAt: lastUsedAt) }
 }
 
 /// A token as listed and served: never its secret or hash.
@@ -159,9 +163,15 @@ public struct TokenInfo: Sendable, Equatable, Codable {
     public var name: String
     public var scope: Scope
     public var createdAt: String
+    /// nil: never expires.
+    public var expiresAt: String?
+    /// nil: never used (uses are written in batches, so this may lag by a minute).
+    public var lastUsedAt: String?
 
     enum CodingKeys: String, CodingKey {
         case id, name, scope
         case createdAt = "created_at"
+        case expiresAt = "expires_at"
+        case lastUsedAt = "last_used_at"
     }
 }

@@ -91,7 +91,8 @@ struct Serve: AsyncParsableCommand {
         configuration.shutdownGrace = shutdownGrace
         configuration.rejection = Problem.rejection
 
-        let db = try database.open()
+        let adminSecret = try Self.adminSecret(ProcessInfo.processInfo.environment)
+        let db = try database.open(create: true)
         if !db.applied.isEmpty { logger.info("applied migrations: \(db.applied.joined(separator: ", "))") }
         let cache = TileCache(capacityBytes: tileCacheBytes)
         // One descriptor budget: a reserve, the server's connection cap, and the rest for
@@ -107,15 +108,10 @@ struct Serve: AsyncParsableCommand {
             cache: cache, logger: logger)
         let store = db.policies { name, deployment in proxy.update(name, deployment) }
         proxy.load(try await store.list().map(\.deployment))
-        let tokens = try await db.tokens()
-        if let secret = try await tokens.bootstrap(environmentSecret: ProcessInfo.processInfo.environment["CORSD_ADMIN_TOKEN"]) {
-            // Printed once, to stderr only; never logged.
-            FileHandle.standardError.write(Data("""
-                corsd: created admin token 'bootstrap'. Its secret is shown only now; keep it safe:
-                \(secret)
-
-                """.utf8))
-        }
+        let tokens = try db.tokens()
+        // A given secret (environment or file) is in place before the first request; a new
+        // one is made only after the bind (below).
+        if adminSecret != nil { _ = try await tokens.bootstrap(environmentSecret: adminSecret) }
 
         var router = Router(logger: logger)
         ManagementAPI.installHealth(on: &router)
@@ -130,15 +126,18 @@ struct Serve: AsyncParsableCommand {
             routes.handle(request, writer)
         }
         let signalQueue = DispatchQueue(label: "corsd.signals")
-        var sources: [DispatchSourceSignal] = []
+        var sources: [any DispatchSourceProtocol] = []
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             source.setEventHandler {
                 logger.info("signal received, draining", metadata: ["signal": "\(sig)"])
                 server.shutdown {
-                    logger.info("stopped")
-                    Glibc.exit(0)
+                    Task {
+                        do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
+                        logger.info("stopped")
+                        Glibc.exit(0)
+                    }
                 }
             }
             source.resume()
@@ -152,9 +151,44 @@ struct Serve: AsyncParsableCommand {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
+        // Only once the port is ours: a start that fails must not use up the one showing of a
+        // new admin secret.
+        if adminSecret == nil, let secret = try await tokens.bootstrap(environmentSecret: nil) {
+            // Printed once, to stderr only; never logged.
+            FileHandle.standardError.write(Data("""
+                corsd: created admin token 'bootstrap'. Its secret is shown only now; keep it safe:
+                \(secret)
+
+                """.utf8))
+        }
+        // Token uses reach `last_used_at` in batches: once a minute and at shutdown.
+        let usageTimer = DispatchSource.makeTimerSource(queue: signalQueue)
+        usageTimer.schedule(deadline: .now() + 60, repeating: 60)
+        usageTimer.setEventHandler {
+            Task {
+                do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
+            }
+        }
+        usageTimer.resume()
+        sources.append(usageTimer)
+        logger.info("ready")
         // Serves until a signal ends the process.
         defer { withExtendedLifetime(sources) {} }
         await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
+    }
+}
+
+extension Serve {
+    /// The bootstrap admin secret: `CORSD_ADMIN_TOKEN`, or the first line of the file
+    /// `CORSD_ADMIN_TOKEN_FILE` names (Docker and systemd credentials); both set is an error.
+    static func adminSecret(_ environment: [String: String]) throws -> String? {
+        let direct = environment["CORSD_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let path = environment["CORSD_ADMIN_TOKEN_FILE"], !path.isEmpty else { return direct }
+        if direct != nil { throw CLIError("set CORSD_ADMIN_TOKEN or CORSD_ADMIN_TOKEN_FILE, not both") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("CORSD_ADMIN_TOKEN_FILE: cannot read \(path)") }
+        let secret = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        if secret.isEmpty { throw CLIError("CORSD_ADMIN_TOKEN_FILE: \(path) is empty") }
+        return secret
     }
 }
 

@@ -144,29 +144,54 @@ final class BootstrapTokenTests: XCTestCase {
     func testFirstStartWithoutTokensPrintsOneAdminSecretOnce() throws {
         let corsd = try CorsdProcess(debugRoutes: false)
         defer { corsd.stop() }
-        let secret = try XCTUnwrap(corsd.stderr.firstMatch(of: /corsd_[0-9a-f]{64}/).map { String($0.output) }, corsd.stderr)
+        let secret = try XCTUnwrap(corsd.waitForStderr(/corsd_[0-9a-f]{64}/), corsd.stderr)
         let api = APIClient(port: corsd.port, token: secret)
         XCTAssertEqual(try api.call("GET", "/api/v1/tokens").status, 200)
         corsd.stop()
         let again = try CorsdProcess(databasePath: corsd.databasePath, debugRoutes: false)
         defer { again.stop() }
+        XCTAssertNotNil(again.waitForStderr(/\bready\b/), "start-up finished")
         XCTAssertNil(again.stderr.firstMatch(of: /corsd_[0-9a-f]{64}/), "not printed again")
     }
 
     func testTokenCommandsWorkOnTheDatabase() throws {
         let db = CorsdProcess.temporaryDirectory() + "/c.sqlite"
+        let refused = try CorsdProcess.run(["token", "list", "--db", db])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stderr.contains("no database at \(db)"), refused.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: db), "only serve and migrate create a database")
+        XCTAssertEqual(try CorsdProcess.run(["migrate", "--db", db]).status, 0)
+
         let created = try CorsdProcess.run(["token", "create", "--db", db, "--name", "ops", "--scope", "admin"])
         XCTAssertEqual(created.status, 0, created.stderr)
-        let secret = try XCTUnwrap(created.stdout.firstMatch(of: /corsd_[0-9a-f]{64}/).map { String($0.output) })
+        XCTAssertNotNil(created.stdout.wholeMatch(of: /corsd_[0-9a-f]{64}\n/), "stdout is the secret alone: \(created.stdout)")
+        XCTAssertTrue(created.stderr.contains("created token"), created.stderr)
+        let secret = created.stdout.trimmingCharacters(in: .newlines)
+
+        let json = try CorsdProcess.run(["token", "create", "--db", db, "--name", "ci", "--scope", "read", "--ttl", "30d", "--json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((object["token"] as? [String: Any])?["name"] as? String, "ci")
+        XCTAssertNotNil((object["token"] as? [String: Any])?["expires_at"] as? String)
+        XCTAssertNotNil((object["secret"] as? String)?.firstMatch(of: /^corsd_[0-9a-f]{64}$/))
+
+        let badTTL = try CorsdProcess.run(["token", "create", "--db", db, "--name", "y", "--scope", "read", "--ttl", "soon"])
+        XCTAssertNotEqual(badTTL.status, 0)
+        XCTAssertTrue(badTTL.stderr.contains("--ttl"), badTTL.stderr)
+
         let list = try CorsdProcess.run(["token", "list", "--db", db])
-        XCTAssertTrue(list.stdout.contains("ops\tadmin"), list.stdout)
+        let rows = list.stdout.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(rows.first, ["ID", "NAME", "SCOPE", "CREATED", "EXPIRES", "LAST_USED"])
+        let ops = try XCTUnwrap(rows.first { $0.count == 6 && $0[1] == "ops" })
+        XCTAssertEqual([ops[2], ops[4], ops[5]], ["admin", "never", "never"])
+        let ci = try XCTUnwrap(rows.first { $0.count == 6 && $0[1] == "ci" })
+        XCTAssertNotEqual(ci[4], "never")
         XCTAssertFalse(list.stdout.contains(secret))
         let bad = try CorsdProcess.run(["token", "create", "--db", db, "--name", "x", "--scope", "root"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("scope 'root'"), bad.stderr)
-        let id = try XCTUnwrap(list.stdout.split(separator: "\t").first.map(String.init))
-        XCTAssertEqual(try CorsdProcess.run(["token", "revoke", "--db", db, id]).status, 0)
-        XCTAssertNotEqual(try CorsdProcess.run(["token", "revoke", "--db", db, id]).status, 0)
+        XCTAssertEqual(try CorsdProcess.run(["token", "revoke", "--db", db, ops[0]]).status, 0)
+        XCTAssertNotEqual(try CorsdProcess.run(["token", "revoke", "--db", db, ops[0]]).status, 0)
         let migrate = try CorsdProcess.run(["migrate", "--db", db])
         XCTAssertEqual(migrate.status, 0)
         XCTAssertTrue(migrate.stdout.contains("up to date"))

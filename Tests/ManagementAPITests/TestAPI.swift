@@ -17,7 +17,7 @@ struct TestAPI {
     init() async throws {
         database = try AppDatabase.inMemory()
         store = database.policies()
-        let tokens = try await database.tokens()
+        let tokens = try database.tokens()
         _ = try await tokens.bootstrap(environmentSecret: Self.admin)
         var router = Router(logger: Logger(label: "test"))
         ManagementAPI.installHealth(on: &router)

@@ -63,7 +63,7 @@ import Testing
             try db.execute(sql: "INSERT INTO revisions VALUES ('omero-prod', 1, 'create', ?, 'a', 't')", arguments: [v1])
         }
         let migrated = try AppDatabase(old)
-        #expect(migrated.applied == ["0002_units_with_users_and_urls_regex.sql", "0003_tile_cache_policy.sql"])
+        #expect(migrated.applied == embeddedMigrations.dropFirst().map(\.name), "every later migration applies")
         let current = try #require(try await migrated.policies().get("omero-prod")).deployment
         #expect(current.systemdUnits == [SystemdUnit(unit: "omero-web.service", user: "omero"), SystemdUnit(unit: "omero-server.service", user: "omero")])
         #expect(current.cors.urlsRegex.source == ".*", "existing deployments keep django-cors-headers' every-path default")
@@ -167,33 +167,106 @@ import Testing
     }
 
     @Test func tokensAreHashedAndAuthenticate() async throws {
-        let tokens = try await database.tokens()
+        let tokens = try database.tokens()
         let (record, secret) = try await tokens.create(name: "ci", scope: "agent:omero-prod", actor: actor)
-        #expect(tokens.authenticate(secret)?.scope == .agent("omero-prod"))
-        #expect(tokens.authenticate(secret + "x") == nil)
+        #expect(try tokens.authenticate(secret)?.scope == .agent("omero-prod"))
+        #expect(try tokens.authenticate(secret + "x") == nil)
         let row = try database.writer.read { try Row.fetchOne($0, sql: "SELECT * FROM tokens") }
         #expect(!String(describing: row).contains(secret), "the secret itself is never stored")
         await #expect(throws: TokenError.nameTaken("ci")) { try await tokens.create(name: "ci", scope: "read", actor: actor) }
         await #expect(throws: TokenError.invalidScope("root")) { try await tokens.create(name: "x", scope: "root", actor: actor) }
         try await tokens.revoke(id: record.id, actor: actor)
-        #expect(tokens.authenticate(secret) == nil)
+        #expect(try tokens.authenticate(secret) == nil)
         await #expect(throws: TokenError.notFound(record.id)) { try await tokens.revoke(id: record.id, actor: actor) }
     }
 
-    @Test func bootstrapFromEnvironmentCreatesThenRefreshes() async throws {
-        let tokens = try await database.tokens()
+    @Test func bootstrapFromEnvironmentCreatesThenRotatesWithAnAuditRow() async throws {
+        let tokens = try database.tokens()
         #expect(try await tokens.bootstrap(environmentSecret: "first") == nil)
-        #expect(tokens.authenticate("first")?.scope == .admin)
+        #expect(try tokens.authenticate("first")?.scope == .admin)
+        #expect(try await tokens.bootstrap(environmentSecret: "first") == nil)
+        #expect(try count("audit") == 1, "the same secret again changes nothing")
         #expect(try await tokens.bootstrap(environmentSecret: "second") == nil)
-        #expect(tokens.authenticate("first") == nil)
-        #expect(tokens.authenticate("second")?.name == "bootstrap")
-        #expect(tokens.list().count == 1)
+        #expect(try tokens.authenticate("first") == nil)
+        #expect(try tokens.authenticate("second")?.name == "bootstrap")
+        #expect(try await tokens.list().count == 1)
+        let actions = try await store.audit(deployment: nil, since: nil, after: nil, limit: 10).map(\.action)
+        #expect(actions.sorted() == ["token.create", "token.rotate"])
     }
 
     @Test func bootstrapWithoutEnvironmentCreatesOneOnlyWhenThereAreNone() async throws {
-        let tokens = try await database.tokens()
+        let tokens = try database.tokens()
         let secret = try #require(try await tokens.bootstrap(environmentSecret: nil))
-        #expect(tokens.authenticate(secret)?.scope == .admin)
+        #expect(try tokens.authenticate(secret)?.scope == .admin)
         #expect(try await tokens.bootstrap(environmentSecret: nil) == nil)
     }
+
+    @Test func anExpiredTokenIsRefusedAndAPastExpiryIsRejected() async throws {
+        let clock = Clock()
+        let tokens = try database.tokens(now: { clock.now })
+        let (info, secret) = try await tokens.create(name: "short", scope: "read", actor: actor, expiresAt: clock.now.addingTimeInterval(3600))
+        #expect(info.expiresAt != nil)
+        #expect(try tokens.authenticate(secret)?.name == "short")
+        clock.advance(3599)
+        #expect(try tokens.authenticate(secret)?.name == "short")
+        clock.advance(1)
+        #expect(try tokens.authenticate(secret) == nil, "expired at the instant of expires_at")
+        await #expect(throws: TokenError.self) {
+            try await tokens.create(name: "late", scope: "read", actor: actor, expiresAt: clock.now.addingTimeInterval(-1))
+        }
+    }
+
+    @Test func usesAreWrittenToLastUsedAtOnlyWhenFlushed() async throws {
+        let tokens = try database.tokens()
+        let (info, secret) = try await tokens.create(name: "ci", scope: "read", actor: actor)
+        #expect(info.lastUsedAt == nil)
+        _ = try tokens.authenticate(secret)
+        let stored = { try self.database.writer.read { try String.fetchOne($0, sql: "SELECT last_used_at FROM tokens") } }
+        #expect(try stored() == nil, "not written per request")
+        #expect(try await tokens.list().first?.lastUsedAt != nil, "but listed at once")
+        try await tokens.flushUsage()
+        #expect(try stored() != nil)
+    }
+
+    /// Two opens of one file stand for the server and `corsd token` in another process: each
+    /// has its own connections, as the two processes would.
+    @Test func aTokenChangedThroughAnotherConnectionTakesEffectOnTheNextAuthentication() async throws {
+        let path = NSTemporaryDirectory() + "corsd-tokens-\(UUID().uuidString).sqlite"
+        let server = try AppDatabase.open(path: path).tokens()
+        let cli = try AppDatabase.open(path: path).tokens()
+        let (info, secret) = try await cli.create(name: "ops", scope: "admin", actor: actor)
+        #expect(try server.authenticate(secret)?.id == info.id, "a token created elsewhere works at once")
+        try await cli.revoke(id: info.id, actor: actor)
+        #expect(try server.authenticate(secret) == nil, "a token revoked elsewhere is refused at once")
+    }
+
+    @Test func aMissingFileIsNotCreatedUnlessAsked() throws {
+        let path = NSTemporaryDirectory() + "corsd-absent-\(UUID().uuidString).sqlite"
+        #expect(throws: AppDatabase.OpenError.self) { try AppDatabase.open(path: path, create: false) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func readinessNeedsEveryMigrationAndABackupIsACompleteDatabase() async throws {
+        let dir = NSTemporaryDirectory() + "corsd-backup-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let file = try AppDatabase.open(path: dir + "/live.sqlite")
+        try await file.checkReady()
+        _ = try await file.policies().create(try deployment(), actor: actor)
+        try await file.backup(to: dir + "/copy.sqlite")
+        await #expect(throws: AppDatabase.OpenError.self) { try await file.backup(to: dir + "/copy.sqlite") }
+        let copy = try AppDatabase.open(path: dir + "/copy.sqlite", create: false)
+        #expect(copy.applied.isEmpty, "the copy carries its migrations")
+        #expect(try await copy.policies().get("omero-prod")?.revision == 1)
+        // A newer corsd migrating the file under a running server makes it not ready.
+        try await file.writer.write { try $0.execute(sql: "INSERT INTO corsd_migrations VALUES ('9999_future.sql', 'x', 'now')") }
+        await #expect(throws: AppDatabase.ReadinessError.self) { try await file.checkReady() }
+    }
+}
+
+/// A settable clock for expiry.
+final class Clock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var current = Date(timeIntervalSince1970: 1_800_000_000)
+    var now: Date { lock.withLock { current } }
+    func advance(_ seconds: Double) { lock.withLock { current += seconds } }
 }

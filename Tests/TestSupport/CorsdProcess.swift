@@ -77,6 +77,19 @@ public final class CorsdProcess: @unchecked Sendable {
 
     public var pid: Int32 { process.processIdentifier }
 
+    /// Waits until stderr has a match for `regex` (or the process exits, or `timeout` passes)
+    /// and returns the first match.
+    public func waitForStderr(_ regex: some RegexComponent, timeout: Double = 30) -> String? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let text = stderr
+            if let match = text.firstMatch(of: regex) { return String(text[match.range]) }
+            if !process.isRunning { return nil }
+            usleep(5_000)
+        }
+        return nil
+    }
+
     /// Everything the process wrote to stderr so far.
     public var stderr: String { lock.withLock { stderrText } }
 

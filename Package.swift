@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // epoll, accept4 and friends: not all of them are exposed by the Glibc module.
@@ -51,7 +53,15 @@ let package = Package(
             ]
         ),
         // /tiles/{deployment}/…: the CORS-enforcing proxy to OMERO.web, with its cache.
-        .target(name: "TileProxy", dependencies: ["CorsdBase", "HTTPCore", "HTTPRouting", "CORSPolicy", "CorsdModel", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "TileProxy", dependencies: ["CorsdBase", "HTTPCore", "HTTPRouting", "CORSPolicy", "CorsdModel", .product(name: "Logging", package: "swift-log"),
+                                                  .product(name: "CoreMetrics", package: "swift-metrics")]),
+        // /metrics (swift-metrics handlers exported by swift-prometheus), request metrics, the
+        // access log and the JSON log format.
+        .target(
+            name: "Observability",
+            dependencies: ["CorsdBase", "HTTPCore", "HTTPRouting", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus")]
+        ),
         // The /api/v1 routes.
         .target(
             name: "ManagementAPI",
@@ -66,6 +76,7 @@ let package = Package(
                 "PolicyStore",
                 "Rendering",
                 "TileProxy",
+                "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -83,10 +94,11 @@ let package = Package(
         .testTarget(name: "CORSPolicyTests", dependencies: ["CORSPolicy", "TestSupport"]),
         .testTarget(name: "CorsdModelTests", dependencies: ["CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "TileProxyTests", dependencies: ["TileProxy", "TestSupport"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "HTTPCore", "HTTPRouting", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RenderingTests", dependencies: ["Rendering", "CorsdModel", "CORSPolicy", "TestSupport"]),
         .testTarget(name: "PolicyStoreTests", dependencies: ["PolicyStore", "CorsdModel", .product(name: "GRDB", package: "GRDB.swift")]),
         // In-process route tests: the router and an in-memory database, no socket, no binary.
-        .testTarget(name: "ManagementAPITests", dependencies: ["ManagementAPI", "HTTPRouting", "HTTPCore", "PolicyStore", "CorsdModel", "Rendering"]),
+        .testTarget(name: "ManagementAPITests", dependencies: ["ManagementAPI", "HTTPRouting", "HTTPCore", "PolicyStore", "CorsdModel", "Rendering", "Observability"]),
         .testTarget(name: "IntegrationTests", dependencies: ["HTTPCore", "TestSupport", "corsd"]),
     ],
     swiftLanguageModes: [.v6]

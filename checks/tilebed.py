@@ -34,6 +34,7 @@ class TileBed:
         self.make_pyramid()
         self.nginx_port = self.start_nginx()
         self.corsd_args = list(corsd_args)
+        self.corsd_stderr = []  # every line corsd wrote to stderr, kept for the log checks
         self.corsd, self.port = self.start_corsd()
 
     # --- upstream -------------------------------------------------------------------------
@@ -92,9 +93,10 @@ http {{
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             line = proc.stderr.readline()
+            self.corsd_stderr.append(line)
             m = re.search(r"listening on [\d.]+:(\d+)", line)
             if m:
-                threading.Thread(target=proc.stderr.read, daemon=True).start()
+                threading.Thread(target=lambda: self.corsd_stderr.extend(proc.stderr), daemon=True).start()
                 self.procs.append(proc)
                 return proc, int(m.group(1))
         raise SystemExit("corsd did not start")

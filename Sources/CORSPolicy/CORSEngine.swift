@@ -42,6 +42,12 @@ public enum CORSRule: Sendable, Hashable, CustomStringConvertible {
     case allowedOriginPattern(String)
     case preflightMethodNotAllowed, preflightHeaderNotAllowed
 
+    /// The rule without a pattern's source: a bounded label for metrics.
+    public var category: String {
+        if case .allowedOriginPattern = self { return "allowed_origin_patterns" }
+        return description
+    }
+
     /// snake_case, as reported by the API (`allowed_origin_patterns:<source>` for a pattern).
     public var description: String {
         switch self {

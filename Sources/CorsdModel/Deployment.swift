@@ -1,3 +1,5 @@
+import CorsdBase
+import Foundation
 @_exported import CORSPolicy
 
 /// What the host's Django side runs.
@@ -93,4 +95,26 @@ public struct SystemdUnit: Codable, Sendable, Equatable, Hashable {
 
     /// The drop-in section for the unit's type: `LimitNOFILE=` is an exec option of these.
     public var section: String? { SystemdUnitName.section(of: unit) }
+}
+
+extension Deployment {
+    /// The fields that differ from `previous`, for log lines: top-level names, and
+    /// `object.member` inside objects (`cors.allowed_origins`). Every field when there was none.
+    public func changedFields(from previous: Deployment?) -> [String] {
+        let now = Self.members(self), before = previous.map(Self.members) ?? [:]
+        var changed: [String] = []
+        for key in Set(now.keys).union(before.keys).sorted() {
+            if case .object(let a)? = now[key], case .object(let b)? = before[key] {
+                for member in Set(a.keys).union(b.keys).sorted() where a[member] != b[member] { changed.append("\(key).\(member)") }
+            } else if now[key] != before[key] {
+                changed.append(key)
+            }
+        }
+        return changed
+    }
+
+    private static func members(_ d: Deployment) -> [String: JSONValue] {
+        guard let data = try? JSONCoding.encoder().encode(d), case .success(.object(let members)) = JSONValue.parse(Array(data)) else { return [:] }
+        return members
+    }
 }

@@ -142,8 +142,10 @@ public struct Router: Sendable {
         let found = match(method: request.method, path: request.path)
         switch found {
         case .found(.streaming(let handler), let parameters, let pattern):
+            writer.note { $0.route = pattern }
             handler(request, RequestContext(parameters: parameters, route: pattern, logger: logger), writer)
         case .found(.responder(let responder), let parameters, let pattern):
+            writer.note { $0.route = pattern }
             let context = RequestContext(parameters: parameters, route: pattern, logger: logger)
             Task { writer.respond(await Self.run(responder, request, context)) }
         case .notFound, .methodNotAllowed:

@@ -23,9 +23,20 @@ public struct ManagementAPI: Sendable {
         self.logger = logger
     }
 
-    /// `GET /healthz`: liveness, no authentication.
-    public static func installHealth(on router: inout Router) {
+    /// `GET /healthz`: liveness (the process answers), and `GET /readyz`: readiness (`ready`
+    /// throws nothing: the database answers and its migrations are current). No authentication.
+    public static func installHealth(on router: inout Router, ready: @escaping @Sendable () async throws -> Void = {}) {
         router.add(.get, "/healthz") { _, _ in try .json(["status": "ok"]) }
+        router.add(.get, "/readyz") { _, _ in
+            do {
+                try await ready()
+            } catch {
+                var fields = HTTPFields()
+                fields[.retryAfter] = "1"
+                throw Problem(status: .serviceUnavailable, detail: "not ready: \(error)", headerFields: fields)
+            }
+            return try .json(["status": "ready"])
+        }
     }
 
     public func install(on router: inout Router) {

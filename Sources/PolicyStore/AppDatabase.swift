@@ -74,7 +74,7 @@ public final class AppDatabase: Sendable {
     }
 
     /// The policy store; `onChange` runs after every committed change (see `PolicyStore`).
-    public func policies(onChange: @escaping @Sendable (String, Deployment?) -> Void = { _, _ in }) -> PolicyStore {
+    public func policies(onChange: @escaping @Sendable (PolicyChange) -> Void = { _ in }) -> PolicyStore {
         PolicyStore(writer: writer, onChange: onChange)
     }
 

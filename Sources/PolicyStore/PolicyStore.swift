@@ -58,6 +58,18 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// One committed change, as `PolicyStore`'s `onChange` reports it.
+public struct PolicyChange: Sendable {
+    public var name: String
+    /// nil once deleted.
+    public var deployment: Deployment?
+    public var revision: Int
+    public var action: RevisionAction
+    public var actor: Actor
+    /// The fields that differ from the previous revision (`cors.allowed_origins`, `limits`…).
+    public var changedFields: [String]
+}
+
 /// The policy store: deployments with their revisions and the audit log, in SQLite.
 ///
 /// Every change runs in one write transaction that updates the deployment, appends a full
@@ -66,12 +78,12 @@ public enum StoreError: Error, Equatable, CustomStringConvertible {
 /// deployment's ETag is never reused. Work happens on GRDB's queues, never the caller's.
 public final class PolicyStore: Sendable {
     private let writer: any DatabaseWriter
-    private let onChange: @Sendable (String, Deployment?) -> Void
+    private let onChange: @Sendable (PolicyChange) -> Void
 
     /// - Parameter onChange: called after every committed change with the deployment's name
     ///   and its new value (nil once deleted), before the change is acknowledged: the tile
     ///   proxy updates its in-memory snapshot from it, so the next request sees the change.
-    init(writer: any DatabaseWriter, onChange: @escaping @Sendable (String, Deployment?) -> Void) {
+    init(writer: any DatabaseWriter, onChange: @escaping @Sendable (PolicyChange) -> Void) {
         self.writer = writer
         self.onChange = onChange
     }
@@ -129,7 +141,11 @@ public final class PolicyStore: Sendable {
             try Self.recordRevision(db, stored, action: recorded, actor: actor)
             return result
         }
-        if result.changed { onChange(name, result.stored?.deployment) }
+        if result.changed, let stored = result.stored {
+            let recorded = result.previous == nil && action == .update ? RevisionAction.create : action
+            onChange(PolicyChange(name: name, deployment: stored.deployment, revision: stored.revision, action: recorded, actor: actor,
+                                  changedFields: stored.deployment.changedFields(from: result.previous?.deployment)))
+        }
         return result
     }
 
@@ -144,16 +160,16 @@ public final class PolicyStore: Sendable {
             let (current, _) = try await writer.read(plan)
             return Modification(previous: current, stored: nil, changed: true)
         }
-        let current = try await writer.write { db -> StoredDeployment in
+        let (current, revision) = try await writer.write { db -> (StoredDeployment, Int) in
             let (current, revision) = try plan(db)
             try current.delete(db)
             var snapshot = current
             snapshot.revision = revision
             snapshot.updatedAt = Timestamp.now()
             try Self.recordRevision(db, snapshot, action: .delete, actor: actor)
-            return current
+            return (current, revision)
         }
-        onChange(name, nil)
+        onChange(PolicyChange(name: name, deployment: nil, revision: revision, action: .delete, actor: actor, changedFields: []))
         return Modification(previous: current, stored: nil, changed: true)
     }
 

@@ -1,3 +1,4 @@
+import CoreMetrics
 import CorsdModel
 import HTTPCore
 import HTTPTypes
@@ -100,7 +101,17 @@ public final class TileCache: Sendable {
         }
     }
 
+    /// swift-metrics counters beside the API's own (`corsd_tile_cache_*_total`).
+    private let outcomeCounters = (hit: Counter(label: "corsd_tile_cache_hits_total"),
+                                   miss: Counter(label: "corsd_tile_cache_misses_total"),
+                                   revalidated: Counter(label: "corsd_tile_cache_revalidations_total"))
+
     func record(_ outcome: Outcome) {
+        switch outcome {
+        case .hit: outcomeCounters.hit.increment()
+        case .miss: outcomeCounters.miss.increment()
+        case .revalidated: outcomeCounters.revalidated.increment()
+        }
         state.withLock { s in
             switch outcome {
             case .hit: s.counters.hits += 1

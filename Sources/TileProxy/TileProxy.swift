@@ -1,4 +1,6 @@
 import CORSPolicy
+import CoreMetrics
+import Dispatch
 import CorsdModel
 import CorsdBase
 import HTTPCore
@@ -11,11 +13,58 @@ import Synchronization
 struct ProxyTarget: Sendable {
     var deployment: Deployment
     var engine: CORSEngine
+    var metrics: TargetMetrics
     var upstream: UpstreamURL { deployment.upstream }
 
     init(_ deployment: Deployment) {
         self.deployment = deployment
         self.engine = CORSEngine(deployment.cors)
+        self.metrics = TargetMetrics(deployment: deployment.name)
+    }
+}
+
+/// One deployment's swift-metrics handles, made once per policy change (the registry hands
+/// back the same series for the same labels, so counts carry over).
+final class TargetMetrics: Sendable {
+    private struct DecisionKey: Hashable {
+        var action: CORSDecision.Action
+        var rule: String
+    }
+    let deployment: String
+    private let decisions = Mutex<[DecisionKey: Counter]>([:])
+    let upstreamDuration: Timer
+
+    init(deployment: String) {
+        self.deployment = deployment
+        upstreamDuration = Timer(label: "corsd_upstream_request_duration_seconds", dimensions: [("deployment", deployment)])
+    }
+
+    /// `corsd_cors_decisions_total{deployment,action,rule}`.
+    func count(_ decision: CORSDecision) {
+        let key = DecisionKey(action: decision.action, rule: decision.rule.category)
+        let counter = decisions.withLock { counters in
+            if let c = counters[key] { return c }
+            let c = Counter(label: "corsd_cors_decisions_total", dimensions: [("deployment", deployment), ("action", key.action.label), ("rule", key.rule)])
+            counters[key] = c
+            return c
+        }
+        counter.increment()
+    }
+
+    /// `corsd_upstream_errors_total{deployment,kind}` (rare: made when needed).
+    func countUpstreamError(_ kind: String) {
+        Counter(label: "corsd_upstream_errors_total", dimensions: [("deployment", deployment), ("kind", kind)]).increment()
+    }
+}
+
+extension CORSDecision.Action {
+    /// snake_case, for metrics.
+    var label: String {
+        switch self {
+        case .serve: return "serve"
+        case .answerPreflight: return "preflight"
+        case .refuse: return "refuse"
+        }
     }
 }
 
@@ -33,6 +82,7 @@ public final class TileProxy: Sendable {
     private let timeouts: HTTPClientTimeouts
     private let logger: Logger
     public let cache: TileCache
+    private let refusals = RefusalLog()
 
     public init(client: HTTPClient, timeouts: HTTPClientTimeouts = .init(connect: 5, header: 30, total: 120), cache: TileCache, logger: Logger) {
         self.client = client
@@ -75,11 +125,21 @@ public final class TileProxy: Sendable {
         let fields = request.head.headerFields
         let decision = target.engine.decide(method: request.method, fields: fields)
         let cors = decision.headers
+        target.metrics.count(decision)
+        writer.note {
+            $0.deployment = name
+            $0.origin = fields[.origin]
+            $0.corsRule = decision.rule.category
+        }
         switch decision.action {
         case .answerPreflight:
             writer.respond(HTTPResponse(status: .ok, headerFields: cors), body: [])  // never forwarded
             return
         case .refuse:
+            if let origin = fields[.origin], let suppressed = refusals.shouldLog(deployment: name, origin: origin) {
+                logger.info("origin refused", metadata: ["deployment": "\(name)", "origin": "\(origin.prefix(256))", "rule": "\(decision.rule)",
+                                                         "suppressed_since_last": "\(suppressed)"])
+            }
             writer.respond(Problem(status: .forbidden, detail: "this origin is not allowed by deployment '\(name)' (\(decision.rule))"), extraFields: cors)
             return
         case .serve:
@@ -120,6 +180,7 @@ public final class TileProxy: Sendable {
             timeouts: timeouts)
         let exchange = Exchange(proxy: self, target: target, route: route, request: request, cors: cors, writer: writer)
         guard cache.isEnabled, ForwardingRules.isCacheable(request.method, upstream.headerFields) else {
+            writer.note { $0.cache = "bypass" }
             exchange.fetch(upstream, cacheKey: nil, stale: nil)
             return
         }
@@ -127,6 +188,7 @@ public final class TileProxy: Sendable {
                                 negotiation: ForwardingRules.negotiation.map { upstream.headerFields[values: $0].joined(separator: ", ") })
         switch cache.lookup(key, request: fields) {
         case .fresh(let entry):
+            writer.note { $0.cache = "hit" }
             cache.record(.hit)
             exchange.respond(from: entry, source: .hit)
         case .stale(let entry):
@@ -136,8 +198,10 @@ public final class TileProxy: Sendable {
             revalidation.method = .get
             revalidation.headerFields[.ifNoneMatch] = entry.etag
             revalidation.headerFields[.ifModifiedSince] = entry.etag == nil ? entry.lastModified : nil
+            writer.note { $0.cache = "revalidated" }
             exchange.fetch(revalidation, cacheKey: key, stale: entry)
         case .miss:
+            writer.note { $0.cache = "miss" }
             exchange.fetch(upstream, cacheKey: request.method == .get ? key : nil, stale: nil)
         }
     }
@@ -190,8 +254,11 @@ public final class TileProxy: Sendable {
             let state = Mutex(State())
             let cache = proxy.cache, maxBytes = cache.maxEntryBytes
             let fallbackTTL = target.deployment.cache.ttl(for: route.kind)
+            let started = DispatchTime.now().uptimeNanoseconds
             let task = proxy.client.execute(upstream, handler: HTTPClientResponseHandler(
                 onHead: { head in
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    target.metrics.upstreamDuration.recordNanoseconds(Int64(clamping: now >= started ? now - started : 0))
                     if let cacheKey, let stale, head.response.status == .notModified {
                         let lifetime = CacheRules.lifetime(head.response.headerFields, fallbackTTL: fallbackTTL)
                         let entry = cache.refresh(cacheKey, stale, with: head.response.headerFields, lifetime: lifetime)
@@ -234,11 +301,14 @@ public final class TileProxy: Sendable {
                 },
                 onError: { error in
                     if state.withLock({ $0.headSent }) {
+                        target.metrics.countUpstreamError("truncated")
+                        proxy.logger.warning("upstream failed mid-response", metadata: ["deployment": "\(target.deployment.name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
                         writer.abort()  // the head is out: a truncated message is all that can be said
                         return
                     }
                     // The log has the address; an anonymous client learns only which deployment failed.
                     let name = target.deployment.name
+                    target.metrics.countUpstreamError(error.metricKind)
                     proxy.logger.warning("upstream failed", metadata: ["deployment": "\(name)", "upstream": "\(upstream.endpoint)", "error": "\(error)"])
                     let (status, what): (HTTPResponse.Status, String) =
                         error == .noDescriptors ? (.serviceUnavailable, "cannot be reached now: corsd is at its open-file budget; retry shortly")
@@ -261,4 +331,43 @@ extension TileCachePolicy {
 extension HTTPResponse.Status {
     /// RFC 5842 §7.2.
     static let loopDetected = HTTPResponse.Status(code: 508, reasonPhrase: "Loop Detected")
+}
+
+/// Rate limit for "origin refused" log lines: at most one per (deployment, origin) a minute,
+/// with the count of those left out. Bounded: past `capacity` keys the table starts afresh,
+/// so a flood of invented origins costs memory no more than it costs lines.
+final class RefusalLog: Sendable {
+    private struct Entry {
+        var last: UInt64
+        var suppressed: Int
+    }
+    private let entries = Mutex<[String: Entry]>([:])
+    private let interval: UInt64
+    private let capacity: Int
+
+    init(intervalSeconds: UInt64 = 60, capacity: Int = 10_000) {
+        self.interval = intervalSeconds * 1_000_000_000
+        self.capacity = capacity
+    }
+
+    var count: Int { entries.withLock { $0.count } }
+
+    /// nil: don't log now. Otherwise, log, mentioning this many suppressed since the last line.
+    func shouldLog(deployment: String, origin: String, now: UInt64 = DispatchTime.now().uptimeNanoseconds) -> Int? {
+        let key = deployment + "\u{0}" + origin.prefix(256)
+        return entries.withLock { table -> Int? in
+            if var entry = table[key] {
+                guard now &- entry.last >= interval else {
+                    entry.suppressed += 1
+                    table[key] = entry
+                    return nil
+                }
+                table[key] = Entry(last: now, suppressed: 0)
+                return entry.suppressed
+            }
+            if table.count >= capacity { table.removeAll(keepingCapacity: true) }
+            table[key] = Entry(last: now, suppressed: 0)
+            return 0
+        }
+    }
 }

@@ -6,7 +6,9 @@ import HTTPRouting
 import HTTPTypes
 import Logging
 import ManagementAPI
+import Observability
 import PolicyStore
+import Synchronization
 import TileProxy
 
 #if canImport(Glibc)
@@ -14,15 +16,34 @@ import Glibc
 #endif
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the management API and tile proxy.")
+    static let configuration = CommandConfiguration(
+        abstract: "Run the management API and tile proxy.",
+        discussion: """
+            Every option can also come from the environment (CORSD_ and the option's name in \
+            capitals with underscores: CORSD_LISTEN, CORSD_LOG_FORMAT, CORSD_ENABLE_DEBUG_ROUTES=true) \
+            or from a JSON config file (--config or CORSD_CONFIG: {"listen": ":8080", "log-format": "json"}). \
+            A flag beats the environment, which beats the file, which beats the default.
+            """)
 
-    @Option(help: "Address to listen on: IPv4 HOST:PORT or [IPv6]:PORT. Port 0 picks a free port.")
+    @Option(help: "JSON file of options (keys are option names without dashes).")
+    var config: String?
+
+    @Option(help: "Address to listen on: HOST:PORT (an address or a name), [IPv6]:PORT or :PORT (every IPv4 interface). Port 0 picks a free port.")
     var listen = "127.0.0.1:8080"
+
+    @Option(help: "Serve /metrics on this address instead of --listen (same forms).")
+    var metricsListen: String?
 
     @OptionGroup var database: DatabaseOptions
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+
+    @Option(help: "Log format on stderr: text or json (one object per line).")
+    var logFormat: LogFormat = .text
+
+    @Option(help: "Write an access log of JSON lines to this file ('-' for stdout).")
+    var accessLog: String?
 
     @Option(help: "Most concurrent client connections (default: derived from the open-file limit).")
     var maxConnections: Int?
@@ -42,8 +63,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a blocked response write may make no progress.")
     var writeTimeout = 30.0
 
-    @Option(help: "Seconds graceful shutdown waits for in-flight requests.")
-    var shutdownGrace = 10.0
+    @Option(help: "Seconds graceful shutdown waits for in-flight requests (keep it below your supervisor's stop timeout: docker stop waits 10 s).")
+    var shutdownGrace = 8.0
 
     @Option(help: "Most pooled connections per upstream OMERO.web (the tile proxy never opens more).")
     var upstreamConnections = 32
@@ -61,7 +82,10 @@ struct Serve: AsyncParsableCommand {
     var enableDebugRoutes = false
 
     func validate() throws {
-        do { _ = try SocketAddress(parsing: listen) } catch { throw ValidationError("--listen: \(error)") }
+        do { _ = try SocketAddress(listening: listen) } catch { throw ValidationError("--listen: \(error)") }
+        if let metricsListen {
+            do { _ = try SocketAddress(listening: metricsListen) } catch { throw ValidationError("--metrics-listen: \(error)") }
+        }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
         if upstreamConnections < 1 { throw ValidationError("--upstream-connections must be at least 1") }
         if tileCacheBytes < 0 { throw ValidationError("--tile-cache-bytes must not be negative") }
@@ -73,15 +97,27 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let format = logFormat, level = logLevel
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
+        let metrics = CorsdMetrics.bootstrap()
         let logger = Logger(label: "corsd")
         signal(SIGPIPE, SIG_IGN)
 
-        var configuration = HTTPServerConfiguration(address: try SocketAddress(parsing: listen))
+        let accessLog = try accessLog.map { path in
+            do { return try AccessLog(path: path) } catch { throw CLIError("--access-log: \(error)") }
+        }
+        var configuration = HTTPServerConfiguration(address: try SocketAddress(listening: listen))
         configuration.maxConnections = maxConnections
         configuration.limits.maxBodyBytes = maxBodyBytes
         configuration.timeouts.header = headerTimeout
@@ -90,6 +126,10 @@ struct Serve: AsyncParsableCommand {
         configuration.timeouts.write = writeTimeout
         configuration.shutdownGrace = shutdownGrace
         configuration.rejection = Problem.rejection
+        configuration.onExchangeEnd = { exchange in
+            metrics.record(exchange)
+            accessLog?.record(exchange)
+        }
 
         let adminSecret = try Self.adminSecret(ProcessInfo.processInfo.environment)
         let db = try database.open(create: true)
@@ -106,39 +146,76 @@ struct Serve: AsyncParsableCommand {
             client: HTTPClient(maxConnectionsPerEndpoint: upstreamConnections, budget: budget),
             timeouts: HTTPClientTimeouts(connect: upstreamConnectTimeout, header: upstreamTimeout, total: upstreamTimeout * 4),
             cache: cache, logger: logger)
-        let store = db.policies { name, deployment in proxy.update(name, deployment) }
-        proxy.load(try await store.list().map(\.deployment))
+        let revisions = Mutex<[String: Int]>([:])
+        let store = db.policies { change in
+            proxy.update(change.name, change.deployment)
+            revisions.withLock { $0[change.name] = change.deployment == nil ? nil : change.revision }
+            logger.notice("policy changed", metadata: [
+                "deployment": "\(change.name)", "revision": "\(change.revision)", "action": "\(change.action.rawValue)",
+                "actor": "\(change.actor.tokenName)", "client": "\(change.actor.client)",
+                "changed": .array(change.changedFields.map { .string($0) }),
+            ])
+        }
+        let stored = try await store.list()
+        proxy.load(stored.map(\.deployment))
+        revisions.withLock { r in for d in stored { r[d.name] = d.revision } }
         let tokens = try db.tokens()
         // A given secret (environment or file) is in place before the first request; a new
         // one is made only after the bind (below).
         if adminSecret != nil { _ = try await tokens.bootstrap(environmentSecret: adminSecret) }
 
         var router = Router(logger: logger)
-        ManagementAPI.installHealth(on: &router)
+        ManagementAPI.installHealth(on: &router, ready: { try await db.checkReady() })
         if enableDebugRoutes {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")
         }
         ManagementAPI(store: store, tokens: tokens, tileCache: cache, logger: logger).install(on: &router)
         proxy.install(on: &router)
+
+        // The servers' counts are read at scrape time; the servers exist only below.
+        let servers = Mutex<[HTTPServer]>([])
+        let snapshot: @Sendable () -> CorsdMetrics.Snapshot = {
+            let counts = servers.withLock { $0.map(\.connectionCounts) }
+            return CorsdMetrics.Snapshot(
+                connections: ConnectionCounts(open: counts.reduce(0) { $0 + $1.open }, handling: counts.reduce(0) { $0 + $1.handling }),
+                tileCacheBytes: cache.counters.bytes, revisions: revisions.withLock { $0 }, version: CorsdVersion.current)
+        }
+        var metricsServer: HTTPServer?
+        if let metricsListen {
+            var metricsRouter = Router(logger: logger)
+            metrics.install(on: &metricsRouter, snapshot: snapshot)
+            let routes = metricsRouter
+            var metricsConfiguration = HTTPServerConfiguration(address: try SocketAddress(listening: metricsListen))
+            metricsConfiguration.maxConnections = 64
+            metricsConfiguration.rejection = Problem.rejection
+            metricsServer = HTTPServer(configuration: metricsConfiguration, logger: logger) { request, writer in routes.handle(request, writer) }
+        } else {
+            metrics.install(on: &router, snapshot: snapshot)
+        }
         let routes = router
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in
             routes.handle(request, writer)
         }
+        servers.withLock { $0 = [server] + (metricsServer.map { [$0] } ?? []) }
+
         let signalQueue = DispatchQueue(label: "corsd.signals")
         var sources: [any DispatchSourceProtocol] = []
+        let finish: @Sendable () -> Void = {
+            Task {
+                do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
+                accessLog?.flush()
+                logger.info("stopped")
+                Glibc.exit(0)
+            }
+        }
         for sig in [SIGTERM, SIGINT] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
             source.setEventHandler {
                 logger.info("signal received, draining", metadata: ["signal": "\(sig)"])
-                server.shutdown {
-                    Task {
-                        do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
-                        logger.info("stopped")
-                        Glibc.exit(0)
-                    }
-                }
+                metricsServer?.shutdown {}
+                server.shutdown(completion: finish)
             }
             source.resume()
             sources.append(source)
@@ -146,6 +223,7 @@ struct Serve: AsyncParsableCommand {
         // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
         // as "listening on" appears is never lost.
         do {
+            try metricsServer?.start()
             try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -171,7 +249,7 @@ struct Serve: AsyncParsableCommand {
         }
         usageTimer.resume()
         sources.append(usageTimer)
-        logger.info("ready")
+        logger.info("ready", metadata: ["version": "\(CorsdVersion.current)", "deployments": "\(stored.count)"])
         // Serves until a signal ends the process.
         defer { withExtendedLifetime(sources) {} }
         await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }
@@ -193,3 +271,4 @@ extension Serve {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}

@@ -198,8 +198,10 @@ final class ConnectionCapIntegrationTests: XCTestCase {
     }
 
     func testBadListenAddressIsAClearError() throws {
-        let result = try CorsdProcess.run(["serve", "--listen", "localhost:80"])
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.stderr.contains("--listen"), result.stderr)
+        for bad in ["localhost:99999", "127.0.0.1", "[::1:80", "::1:80"] {
+            let result = try CorsdProcess.run(["serve", "--listen", bad, "--db", CorsdProcess.temporaryDirectory() + "/c.sqlite"])
+            XCTAssertNotEqual(result.status, 0, bad)
+            XCTAssertTrue(result.stderr.contains("--listen"), result.stderr)
+        }
     }
 }

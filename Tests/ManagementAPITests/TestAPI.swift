@@ -4,6 +4,7 @@ import HTTPRouting
 import HTTPTypes
 import Logging
 import ManagementAPI
+import Observability
 import PolicyStore
 
 /// The management API in process: the real router, routes and auth over a real (in-memory)
@@ -20,7 +21,10 @@ struct TestAPI {
         let tokens = try database.tokens()
         _ = try await tokens.bootstrap(environmentSecret: Self.admin)
         var router = Router(logger: Logger(label: "test"))
-        ManagementAPI.installHealth(on: &router)
+        ManagementAPI.installHealth(on: &router, ready: { [database] in try await database.checkReady() })
+        CorsdMetrics().install(on: &router) {
+            CorsdMetrics.Snapshot(connections: ConnectionCounts(open: 0, handling: 0), tileCacheBytes: 0, revisions: [:], version: "test")
+        }
         ManagementAPI(store: store, tokens: tokens, logger: Logger(label: "test")).install(on: &router)
         self.router = router
     }

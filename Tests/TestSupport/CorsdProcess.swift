@@ -59,7 +59,7 @@ public final class CorsdProcess: @unchecked Sendable {
             let found: Bool = self.lock.withLock {
                 let before = self.port
                 self.stderrText += text
-                if before == 0, let range = self.stderrText.range(of: #"listening on [^\s]+:(\d+)"#, options: .regularExpression) {
+                if before == 0, let range = self.stderrText.range(of: #"listening on [^\s"]+:(\d+)"#, options: .regularExpression) {
                     let match = self.stderrText[range]
                     self.port = Int(match[match.index(after: match.lastIndex(of: ":")!)...]) ?? 0
                     return true

@@ -101,23 +101,8 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         }
     }
 
-    /// Literal addresses directly, host names through getaddrinfo (first result).
     static func resolve(_ endpoint: UpstreamEndpoint) throws -> SocketAddress {
-        if let literal = try? SocketAddress(parsing: endpoint.host.contains(":") ? "[\(endpoint.host)]:\(endpoint.port)" : "\(endpoint.host):\(endpoint.port)") {
-            return literal
-        }
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(endpoint.host, String(endpoint.port), &hints, &result)
-        guard rc == 0, let first = result else { throw SocketError.invalidAddress(String(cString: gai_strerror(rc))) }
-        defer { freeaddrinfo(result) }
-        var storage = sockaddr_storage()
-        memcpy(&storage, first.pointee.ai_addr, Int(first.pointee.ai_addrlen))
-        guard let address = withUnsafePointer(to: &storage, { SocketAddress.from($0) }) else {
-            throw SocketError.invalidAddress(endpoint.host)
-        }
-        return address
+        try SocketAddress.resolve(host: endpoint.host, port: endpoint.port)
     }
 
     private func startConnect(to address: SocketAddress) {

@@ -86,6 +86,20 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
         }
     }
 
+    /// A bounded label for metrics: resolve, connect, timeout, closed, invalid, cancelled,
+    /// no_descriptors.
+    public var metricKind: String {
+        switch self {
+        case .resolveFailed: return "resolve"
+        case .connectFailed: return "connect"
+        case .connectTimeout, .headerTimeout, .totalTimeout: return "timeout"
+        case .connectionClosed: return "closed"
+        case .invalidResponse: return "invalid"
+        case .cancelled: return "cancelled"
+        case .noDescriptors: return "no_descriptors"
+        }
+    }
+
     /// A timeout (504 at a gateway) rather than a failure (502).
     public var isTimeout: Bool {
         switch self {

@@ -1,4 +1,5 @@
 import HTTPTypes
+import Synchronization
 
 /// Writes the response to one request, whole or streamed. Every method may be called from
 /// any thread; the work hops to the connection's queue, so calls are applied in order.
@@ -10,6 +11,7 @@ import HTTPTypes
 public final class HTTPResponseWriter: Sendable {
     private let connection: ServerConnection
     private let exchangeID: UInt64
+    private let notes = Mutex(ExchangeNotes())
 
     init(connection: ServerConnection, exchangeID: UInt64) {
         self.connection = connection
@@ -51,6 +53,13 @@ public final class HTTPResponseWriter: Sendable {
         let c = connection, id = exchangeID
         c.perform { c.setCancelHandler(id, handler) }
     }
+
+    /// Adds to what the metrics and the access log learn about this exchange.
+    public func note(_ update: (inout ExchangeNotes) -> Void) {
+        notes.withLock { update(&$0) }
+    }
+
+    var exchangeNotes: ExchangeNotes { notes.withLock { $0 } }
 
     /// Drops the connection: the response cannot be completed.
     public func abort() {

@@ -29,6 +29,8 @@ public final class HTTPServer: @unchecked Sendable {
 
     private let state = Mutex<State>(State())
     private let shuttingDown = Atomic<Bool>(false)
+    /// Connections handling a request now.
+    let handling = Atomic<Int>(0)
     private var listener: Listener?
     /// The cap on concurrent connections in force (configured or derived from RLIMIT_NOFILE).
     public private(set) var connectionCap = 0
@@ -61,6 +63,11 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Connections currently open.
     public var openConnections: Int { state.withLock { $0.connections.count } }
+
+    /// Open connections and those handling a request, for the metrics.
+    public var connectionCounts: ConnectionCounts {
+        ConnectionCounts(open: openConnections, handling: handling.load(ordering: .relaxed))
+    }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
 

@@ -33,6 +33,10 @@ public struct HTTPServerConfiguration: Sendable {
         Rejection(contentType: "text/plain; charset=utf-8", body: Array("\(error.reason)\n".utf8))
     }
 
+    /// Called once per exchange when its response ends (or its connection does), on the
+    /// connection's queue: keep it short. nil (the default) costs nothing per request.
+    public var onExchangeEnd: (@Sendable (ExchangeRecord) -> Void)?
+
     public struct Rejection: Sendable {
         public var contentType: String
         public var body: [UInt8]

@@ -54,6 +54,14 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     private var lingerDiscarded = 0
     /// Told when the connection dies before the response ended (a streaming producer stops).
     private var cancelHandler: (@Sendable () -> Void)?
+    /// For `onExchangeEnd`: the exchange's writer (its notes), start, status and body bytes.
+    private var writer: HTTPResponseWriter?
+    private var exchangeMethod: HTTPRequest.Method?
+    private var exchangeStart: UInt64 = 0
+    private var responseStatus = 0
+    private var bodyBytesSent = 0
+    /// Whether the exchange in progress was counted as handling (and reported at its end).
+    private var inExchange = false
 
     /// Output above this many bytes makes producers wait for `onFlushed`.
     private static let highWater = 256 * 1024
@@ -244,7 +252,9 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if !head.keepAlive || server.isShuttingDown { closeAfterResponse = true }
         let request = HTTPServerRequest(head: head.request, version: head.version, body: body, remoteAddress: remote)
         body = []
-        server.dispatch(request, HTTPResponseWriter(connection: self, exchangeID: exchangeID))
+        let writer = HTTPResponseWriter(connection: self, exchangeID: exchangeID)
+        beginExchange(writer: writer, method: head.request.method)
+        server.dispatch(request, writer)
     }
 
     // MARK: Output (called through HTTPResponseWriter, on `queue`)
@@ -254,6 +264,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         let framing = ResponseFraming(res, contentLength: contentLength, requestMethod: head.request.method, version: head.version,
                                       close: closeAfterResponse || server.isShuttingDown, date: HTTPDate.now())
         if framing.close { closeAfterResponse = true }
+        responseStatus = res.status.code
         response = .streaming(chunked: framing.chunked, headOnly: framing.headOnly, remaining: framing.remaining)
         outbound.append(MessageSerializer.responseHead(res, fields: framing.fields))
     }
@@ -269,6 +280,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             response = .streaming(chunked: chunked, headOnly: headOnly, remaining: remaining - bytes.count)
         }
         if !headOnly && !bytes.isEmpty {
+            bodyBytesSent += bytes.count
             outbound.append(chunked ? MessageSerializer.chunk(bytes) : bytes)
         }
         flush()
@@ -328,6 +340,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     }
 
     private func finishExchange() {
+        endExchange(completed: true)
         head = nil
         response = .notStarted
         if closeAfterResponse {
@@ -337,6 +350,34 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         phase = .idle
         deadline.set(after: server.configuration.timeouts.idle)
         processInput()
+    }
+
+    // MARK: Reporting
+
+    /// `method` nil: a request rejected before it was parsed.
+    private func beginExchange(writer: HTTPResponseWriter?, method: HTTPRequest.Method?) {
+        inExchange = true
+        server.handling.add(1, ordering: .relaxed)
+        guard server.configuration.onExchangeEnd != nil else { return }
+        self.writer = writer
+        exchangeMethod = method
+        exchangeStart = DispatchTime.now().uptimeNanoseconds
+        responseStatus = 0
+        bodyBytesSent = 0
+    }
+
+    /// Reports the exchange in progress, once.
+    private func endExchange(completed: Bool) {
+        guard inExchange else { return }
+        inExchange = false
+        server.handling.subtract(1, ordering: .relaxed)
+        guard let report = server.configuration.onExchangeEnd else { return }
+        let notes = writer?.exchangeNotes ?? ExchangeNotes()
+        writer = nil
+        let now = DispatchTime.now().uptimeNanoseconds
+        report(ExchangeRecord(method: exchangeMethod, status: responseStatus, bodyBytes: bodyBytesSent,
+                              durationNanoseconds: now >= exchangeStart ? now - exchangeStart : 0,
+                              completed: completed, remote: remote, notes: notes))
     }
 
     // MARK: Closing
@@ -352,6 +393,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         head = RequestHead(
             request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
             version: .http1_1, framing: .none, keepAlive: false, expectsContinue: false)
+        beginExchange(writer: nil, method: nil)
         let rejection = server.configuration.rejection(error)
         var fields = HTTPFields()
         fields[.contentType] = rejection.contentType
@@ -389,6 +431,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     func close() {
         guard phase != .closed else { return }
+        endExchange(completed: false)
         phase = .closed
         deadline.clear()
         outbound.removeAll()

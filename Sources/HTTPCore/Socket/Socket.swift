@@ -53,6 +53,44 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         guard (try? withSockaddr { _, _ in }) != nil else { throw SocketError.invalidAddress(text) }
     }
 
+    /// `--listen` forms: `HOST:PORT` with an address or a name (resolved now, first result),
+    /// `[IPv6]:PORT`, and `:PORT` for every IPv4 interface.
+    public init(listening text: String) throws {
+        if text.hasPrefix(":") {
+            guard let port = Int(text.dropFirst()), (0...65535).contains(port) else { throw SocketError.invalidAddress(text) }
+            self.init(host: "0.0.0.0", port: port)
+            return
+        }
+        if let literal = try? SocketAddress(parsing: text) {
+            self = literal
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), !text[..<colon].isEmpty, !text[..<colon].contains(":"),
+              let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw SocketError.invalidAddress(text)
+        }
+        self = try Self.resolve(host: String(text[..<colon]), port: port)
+    }
+
+    /// Literal addresses directly, host names through getaddrinfo (first result).
+    public static func resolve(host: String, port: Int) throws -> SocketAddress {
+        if let literal = try? SocketAddress(parsing: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)") {
+            return literal
+        }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &result)
+        guard rc == 0, let first = result else { throw SocketError.invalidAddress("\(host): \(String(cString: gai_strerror(rc)))") }
+        defer { freeaddrinfo(result) }
+        var storage = sockaddr_storage()
+        memcpy(&storage, first.pointee.ai_addr, Int(first.pointee.ai_addrlen))
+        guard let address = withUnsafePointer(to: &storage, { SocketAddress.from($0) }) else {
+            throw SocketError.invalidAddress(host)
+        }
+        return address
+    }
+
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     var family: Int32 { host.contains(":") ? AF_INET6 : AF_INET }

@@ -1,0 +1,138 @@
+import CoreMetrics
+import Foundation
+import HTTPCore
+import HTTPRouting
+import HTTPTypes
+import Prometheus
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// corsd's metrics: swift-metrics handlers, exported by swift-prometheus's registry in the
+/// Prometheus text format. Libraries record through swift-metrics (`Counter`, `Timer`); the
+/// values known only at scrape time (connections, descriptors, cache size, revisions) are
+/// gauges set just before each scrape.
+public final class CorsdMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    /// Latency buckets, seconds: tiles from memory take microseconds, upstream misses tens of
+    /// milliseconds, a slow OMERO.web seconds.
+    static let durationBuckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+    ]
+
+    /// Bootstraps swift-metrics with a Prometheus factory (once per process).
+    public static func bootstrap() -> CorsdMetrics {
+        let metrics = CorsdMetrics()
+        MetricsSystem.bootstrap(metrics.factory)
+        return metrics
+    }
+
+    /// Metrics on `registry` without bootstrapping swift-metrics (tests).
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = Self.durationBuckets
+        self.factory = factory
+    }
+
+    // MARK: Requests
+
+    private struct RequestKey: Hashable {
+        var route: String
+        var code: Int
+    }
+    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
+    private let requestTimers = Mutex<[String: CoreMetrics.Timer]>([:])
+
+    /// `corsd_http_requests_total{route,code}` and `corsd_http_request_duration_seconds{route}`
+    /// for one exchange (the server's `onExchangeEnd`). Handles are made once per label set.
+    public func record(_ exchange: ExchangeRecord) {
+        let route = Self.routeLabel(exchange)
+        let key = RequestKey(route: route, code: exchange.completed ? exchange.status : 0)
+        let counter = requestCounters.withLock { counters in
+            if let c = counters[key] { return c }
+            let c = CoreMetrics.Counter(label: "corsd_http_requests_total", dimensions: [("route", route), ("code", key.code == 0 ? "aborted" : String(key.code))],
+                                        factory: factory)
+            counters[key] = c
+            return c
+        }
+        counter.increment()
+        let timer = requestTimers.withLock { timers in
+            if let t = timers[route] { return t }
+            let t = CoreMetrics.Timer(label: "corsd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+            timers[route] = t
+            return t
+        }
+        timer.recordNanoseconds(Int64(clamping: exchange.durationNanoseconds))
+    }
+
+    /// The route template; `unmatched` for 404/405 paths and `rejected` for requests refused
+    /// before parsing: the label set stays bounded whatever clients send.
+    static func routeLabel(_ exchange: ExchangeRecord) -> String {
+        exchange.notes.route ?? (exchange.method == nil ? "rejected" : "unmatched")
+    }
+
+    // MARK: Scrape-time gauges
+
+    /// What `/metrics` reads from the running server just before it answers.
+    public struct Snapshot: Sendable {
+        public var connections: ConnectionCounts
+        public var tileCacheBytes: Int
+        public var revisions: [String: Int]
+        public var version: String
+
+        public init(connections: ConnectionCounts, tileCacheBytes: Int, revisions: [String: Int], version: String) {
+            self.connections = connections
+            self.tileCacheBytes = tileCacheBytes
+            self.revisions = revisions
+            self.version = version
+        }
+    }
+
+    private let revisionGauges = Mutex<[String: Prometheus.Gauge]>([:])
+
+    func update(from snapshot: Snapshot) {
+        registry.makeGauge(name: "corsd_connections", labels: [("state", "open")]).set(to: Double(snapshot.connections.open))
+        registry.makeGauge(name: "corsd_connections", labels: [("state", "handling")]).set(to: Double(snapshot.connections.handling))
+        if let open = Self.openDescriptors() { registry.makeGauge(name: "corsd_open_fds").set(to: Double(open)) }
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { registry.makeGauge(name: "corsd_fd_limit").set(to: Double(limit.rlim_cur)) }
+        registry.makeGauge(name: "corsd_tile_cache_bytes").set(to: Double(snapshot.tileCacheBytes))
+        registry.makeGauge(name: "corsd_build_info", labels: [("version", snapshot.version)]).set(to: 1)
+        revisionGauges.withLock { gauges in
+            for (name, gauge) in gauges where snapshot.revisions[name] == nil {
+                registry.unregisterGauge(gauge)  // a deleted deployment leaves no stale series
+                gauges[name] = nil
+            }
+            for (name, revision) in snapshot.revisions {
+                let gauge = gauges[name] ?? registry.makeGauge(name: "corsd_deployment_revision", labels: [("deployment", name)])
+                gauges[name] = gauge
+                gauge.set(to: Double(revision))
+            }
+        }
+    }
+
+    /// Entries of /proc/self/fd (Linux), less the one the listing itself opens.
+    static func openDescriptors() -> Int? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return nil }
+        return max(0, entries.count - 1)
+    }
+
+    /// Installs `GET /metrics` (no authentication: it names deployments and counts, never
+    /// secrets or origins).
+    public func install(on router: inout Router, snapshot: @escaping @Sendable () -> Snapshot) {
+        router.add(.get, "/metrics") { [self] _, _ in
+            update(from: snapshot())
+            var fields = HTTPFields()
+            fields[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+            fields[.cacheControl] = "no-store"
+            return Response(status: .ok, headerFields: fields, body: registry.emitToBuffer())
+        }
+    }
+}

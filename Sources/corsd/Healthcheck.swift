@@ -1,0 +1,48 @@
+import ArgumentParser
+import CorsdModel
+import Foundation
+import HTTPCore
+import HTTPTypes
+
+/// Probes a running corsd's `/readyz` with corsd's own client: Docker's HEALTHCHECK and
+/// systemd or cron checks need neither curl nor a shell.
+struct Healthcheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Exit 0 if a running corsd is ready (GET /readyz answers 200), 1 otherwise.")
+
+    @Option(help: "URL to probe (default: http://ADDRESS/readyz, ADDRESS from CORSD_LISTEN or 127.0.0.1:8080; a wildcard host probes loopback).")
+    var url: String?
+
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout = 5.0
+
+    func run() async throws {
+        let text = url ?? Self.defaultURL(listen: ProcessInfo.processInfo.environment["CORSD_LISTEN"])
+        guard case .success(let target) = UpstreamURL.parse(text), target.scheme == "http" else {
+            throw CLIError("--url: '\(text)' is not an http:// URL")
+        }
+        var fields = HTTPFields()
+        fields[.hostField] = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
+        let request = HTTPClientRequest(endpoint: UpstreamEndpoint(host: target.host, port: target.port), method: .get,
+                                        target: target.pathPrefix.isEmpty ? "/readyz" : target.pathPrefix, headerFields: fields,
+                                        timeouts: HTTPClientTimeouts(connect: timeout, header: timeout, total: timeout))
+        do {
+            let response = try await HTTPClient(maxConnectionsPerEndpoint: 1).execute(request)
+            guard response.status == .ok else {
+                throw CLIError("\(text): \(response.status.code) \(String(decoding: response.body.prefix(300), as: UTF8.self))")
+            }
+        } catch let error as CLIError {
+            throw error
+        } catch {
+            throw CLIError("\(text): \(error)")
+        }
+    }
+
+    static func defaultURL(listen: String?) -> String {
+        var address = (listen?.isEmpty == false ? listen : nil) ?? "127.0.0.1:8080"
+        if address.hasPrefix(":") { address = "127.0.0.1" + address }
+        if address.hasPrefix("0.0.0.0:") { address = "127.0.0.1" + address.dropFirst(7) }
+        if address.hasPrefix("[::]:") { address = "[::1]" + address.dropFirst(4) }
+        return "http://\(address)/readyz"
+    }
+}

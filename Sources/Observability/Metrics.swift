@@ -47,29 +47,52 @@ public final class CorsdMetrics: Sendable {
         var route: String
         var code: Int
     }
-    private let requestCounters = Mutex<[RequestKey: CoreMetrics.Counter]>([:])
-    private let requestTimers = Mutex<[String: CoreMetrics.Timer]>([:])
+    private struct DecisionKey: Hashable {
+        var deployment: String
+        var action: String
+        var rule: String
+    }
+    /// The handles for each label set seen, made on first use: one lock per exchange.
+    private struct Handles {
+        var requests: [RequestKey: CoreMetrics.Counter] = [:]
+        var durations: [String: CoreMetrics.Timer] = [:]
+        var decisions: [DecisionKey: CoreMetrics.Counter] = [:]
+    }
+    private let handles = Mutex(Handles())
 
-    /// `corsd_http_requests_total{route,code}` and `corsd_http_request_duration_seconds{route}`
-    /// for one exchange (the server's `onExchangeEnd`). Handles are made once per label set.
+    /// For one exchange (the server's `onExchangeEnd`): `corsd_http_requests_total{route,code}`,
+    /// `corsd_http_request_duration_seconds{route}` and, for the tile proxy's,
+    /// `corsd_cors_decisions_total{deployment,action,rule}` from its notes. Deployment labels
+    /// come only from the proxy's own deployments (never from the request path).
     public func record(_ exchange: ExchangeRecord) {
         let route = Self.routeLabel(exchange)
         let key = RequestKey(route: route, code: exchange.completed ? exchange.status : 0)
-        let counter = requestCounters.withLock { counters in
-            if let c = counters[key] { return c }
-            let c = CoreMetrics.Counter(label: "corsd_http_requests_total", dimensions: [("route", route), ("code", key.code == 0 ? "aborted" : String(key.code))],
-                                        factory: factory)
-            counters[key] = c
-            return c
+        let notes = exchange.notes
+        let (counter, timer, decision) = handles.withLock { h -> (CoreMetrics.Counter, CoreMetrics.Timer, CoreMetrics.Counter?) in
+            let counter = h.requests[key] ?? {
+                let c = CoreMetrics.Counter(label: "corsd_http_requests_total", dimensions: [("route", route), ("code", key.code == 0 ? "aborted" : String(key.code))],
+                                            factory: factory)
+                h.requests[key] = c
+                return c
+            }()
+            let timer = h.durations[route] ?? {
+                let t = CoreMetrics.Timer(label: "corsd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
+                h.durations[route] = t
+                return t
+            }()
+            guard let deployment = notes.deployment, let action = notes.corsAction, let rule = notes.corsRule else { return (counter, timer, nil) }
+            let dk = DecisionKey(deployment: deployment, action: action, rule: rule)
+            let decision = h.decisions[dk] ?? {
+                let c = CoreMetrics.Counter(label: "corsd_cors_decisions_total", dimensions: [("deployment", deployment), ("action", action), ("rule", rule)],
+                                            factory: factory)
+                h.decisions[dk] = c
+                return c
+            }()
+            return (counter, timer, decision)
         }
         counter.increment()
-        let timer = requestTimers.withLock { timers in
-            if let t = timers[route] { return t }
-            let t = CoreMetrics.Timer(label: "corsd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
-            timers[route] = t
-            return t
-        }
         timer.recordNanoseconds(Int64(clamping: exchange.durationNanoseconds))
+        decision?.increment()
     }
 
     /// The route template; `unmatched` for 404/405 paths and `rejected` for requests refused

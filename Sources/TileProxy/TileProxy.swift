@@ -24,31 +24,16 @@ struct ProxyTarget: Sendable {
 }
 
 /// One deployment's swift-metrics handles, made once per policy change (the registry hands
-/// back the same series for the same labels, so counts carry over).
+/// back the same series for the same labels, so counts carry over). CORS decisions are not
+/// counted here: the proxy notes them on the exchange and the request metrics count them with
+/// the request, in one place.
 final class TargetMetrics: Sendable {
-    private struct DecisionKey: Hashable {
-        var action: CORSDecision.Action
-        var rule: String
-    }
     let deployment: String
-    private let decisions = Mutex<[DecisionKey: Counter]>([:])
     let upstreamDuration: Timer
 
     init(deployment: String) {
         self.deployment = deployment
         upstreamDuration = Timer(label: "corsd_upstream_request_duration_seconds", dimensions: [("deployment", deployment)])
-    }
-
-    /// `corsd_cors_decisions_total{deployment,action,rule}`.
-    func count(_ decision: CORSDecision) {
-        let key = DecisionKey(action: decision.action, rule: decision.rule.category)
-        let counter = decisions.withLock { counters in
-            if let c = counters[key] { return c }
-            let c = Counter(label: "corsd_cors_decisions_total", dimensions: [("deployment", deployment), ("action", key.action.label), ("rule", key.rule)])
-            counters[key] = c
-            return c
-        }
-        counter.increment()
     }
 
     /// `corsd_upstream_errors_total{deployment,kind}` (rare: made when needed).
@@ -123,12 +108,13 @@ public final class TileProxy: Sendable {
             return
         }
         let fields = request.head.headerFields
-        let decision = target.engine.decide(method: request.method, fields: fields)
+        let corsRequest = CORSRequest(method: request.method, fields: fields)
+        let decision = target.engine.decide(corsRequest)
         let cors = decision.headers
-        target.metrics.count(decision)
         writer.note {
             $0.deployment = name
-            $0.origin = fields[.origin]
+            $0.origin = corsRequest.origin
+            $0.corsAction = decision.action.label
             $0.corsRule = decision.rule.category
         }
         switch decision.action {
@@ -136,7 +122,7 @@ public final class TileProxy: Sendable {
             writer.respond(HTTPResponse(status: .ok, headerFields: cors), body: [])  // never forwarded
             return
         case .refuse:
-            if let origin = fields[.origin], let suppressed = refusals.shouldLog(deployment: name, origin: origin) {
+            if let origin = corsRequest.origin, let suppressed = refusals.shouldLog(deployment: name, origin: origin) {
                 logger.info("origin refused", metadata: ["deployment": "\(name)", "origin": "\(origin.prefix(256))", "rule": "\(decision.rule)",
                                                          "suppressed_since_last": "\(suppressed)"])
             }

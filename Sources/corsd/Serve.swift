@@ -223,8 +223,8 @@ struct Serve: AsyncParsableCommand {
         // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
         // as "listening on" appears is never lost.
         do {
+            try server.start()  // first: its "listening on" line is the main port
             try metricsServer?.start()
-            try server.start()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

@@ -5,8 +5,8 @@ import PolicyStore
 
 /// `--db` for every command that touches the store.
 struct DatabaseOptions: ParsableArguments {
-    @Option(help: "SQLite database file.")
-    var db = "./corsd.sqlite"
+    @Option(help: "SQLite database file (default: CORSD_DB, else ./corsd.sqlite).")
+    var db = ProcessInfo.processInfo.environment["CORSD_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? "./corsd.sqlite"
 
     /// Opens the database and applies pending migrations; failures end the command with a
     /// message. Only `serve` and `migrate` create a missing file: anything else run in the

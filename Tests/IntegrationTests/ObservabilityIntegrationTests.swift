@@ -134,6 +134,19 @@ final class ObservabilityIntegrationTests: XCTestCase {
         XCTAssertTrue(badFlag.stderr.contains("CORSD_ENABLE_DEBUG_ROUTES"), badFlag.stderr)
     }
 
+    func testMetricsCanHaveAListenerOfTheirOwn() throws {
+        let corsd = try CorsdProcess(arguments: ["--metrics-listen", "127.0.0.1:0"], debugRoutes: false)
+        defer { corsd.stop() }
+        _ = corsd.waitForStderr(/\bready\b/)
+        let ports = corsd.stderr.matches(of: /listening on 127\.0\.0\.1:(\d+)/).compactMap { Int($0.output.1) }
+        XCTAssertEqual(ports.count, 2, corsd.stderr)
+        let metricsPort = try XCTUnwrap(ports.last)
+        XCTAssertEqual(try get(metricsPort, "/metrics").status, 200)
+        XCTAssertTrue(try get(metricsPort, "/metrics").text.contains("corsd_build_info"))
+        XCTAssertEqual(try get(corsd.port, "/metrics").status, 404, "moved off the main listener")
+        XCTAssertEqual(try get(metricsPort, "/api/v1/deployments").status, 404, "and nothing else on the metrics listener")
+    }
+
     func testVersionHealthcheckAndReadiness() throws {
         let version = try CorsdProcess.run(["--version"])
         XCTAssertEqual(version.status, 0)

@@ -26,6 +26,13 @@ import Testing
         metrics.record(exchange(route: nil, status: 404))
         metrics.record(exchange(route: nil, method: nil, status: 400))
         metrics.record(exchange(route: "/tiles/{deployment}/{path...}", completed: false))
+        for _ in 0..<2 {
+            metrics.record(exchange(route: "/tiles/{deployment}/{path...}", status: 403) {
+                $0.deployment = "omero"
+                $0.corsAction = "refuse"
+                $0.corsRule = "origin_not_allowed"
+            })
+        }
         let text = metrics.registry.emitToString()
         #expect(text.contains(#"corsd_http_requests_total{route="/api/v1/deployments/{name}",code="200"} 2"#), "\(text)")
         #expect(text.contains(#"corsd_http_requests_total{route="/api/v1/deployments/{name}",code="404"} 1"#))
@@ -34,6 +41,8 @@ import Testing
         #expect(text.contains(#"corsd_http_requests_total{route="/tiles/{deployment}/{path...}",code="aborted"} 1"#))
         #expect(text.contains(#"corsd_http_request_duration_seconds_bucket{route="/api/v1/deployments/{name}",le="0.0025"} 3"#))
         #expect(text.contains(#"corsd_http_request_duration_seconds_bucket{route="/api/v1/deployments/{name}",le="0.001"} 0"#))
+        #expect(text.contains(#"corsd_cors_decisions_total{deployment="omero",action="refuse",rule="origin_not_allowed"} 2"#))
+        #expect(!text.contains(#"corsd_cors_decisions_total{deployment="","#), "only exchanges the proxy noted count as decisions")
     }
 
     @Test func scrapeGaugesFollowTheServerAndDropDeletedDeployments() {

@@ -8,7 +8,9 @@ public struct ExchangeNotes: Sendable {
     public var route: String?
     public var deployment: String?
     public var origin: String?
-    /// The CORS rule that decided (its category, e.g. `allowed_origins`).
+    /// The CORS decision's action (`serve`, `preflight`, `refuse`) and the rule that decided
+    /// (its category, e.g. `allowed_origins`).
+    public var corsAction: String?
     public var corsRule: String?
     /// `hit`, `miss`, `revalidated` or `bypass` for proxied tiles.
     public var cache: String?

@@ -101,10 +101,6 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         }
     }
 
-    static func resolve(_ endpoint: UpstreamEndpoint) throws -> SocketAddress {
-        try SocketAddress.resolve(host: endpoint.host, port: endpoint.port)
-    }
-
     private func startConnect(to address: SocketAddress) {
         fd = corsd_socket_nonblocking(address.family, Int32(SOCK_STREAM.rawValue))
         guard fd >= 0 else {

@@ -18,7 +18,7 @@ public final class HTTPClient: Sendable {
     public typealias Resolver = @Sendable (UpstreamEndpoint) throws -> SocketAddress
     let resolve: Resolver
     /// Literal addresses directly, host names through getaddrinfo.
-    public static let systemResolver: Resolver = { try ClientConnection.resolve($0) }
+    public static let systemResolver: Resolver = { try SocketAddress.resolve(host: $0.host, port: $0.port) }
     let loop: EventLoop
     private let pools = Mutex<[UpstreamEndpoint: ConnectionPool]>([:])
     let workQueue = DispatchQueue.global()

@@ -1,5 +1,4 @@
 import HTTPTypes
-import Synchronization
 
 /// What the layers above the server learn about an exchange while handling it, for the
 /// metrics and the access log: bounded labels, never the raw path.

@@ -45,7 +45,7 @@ struct TokenRoutes: Sendable {
             throw Problem.field("name", .required, "is required")
         }
         var expiry: Date?
-        if let text = try body.string(.expiresAt) {
+        if let text = try body.string(.expiresAt, nullable: false) {
             guard let date = Timestamp.parse(text) else { throw Problem.field("expires_at", .rfc3339, "must be an RFC 3339 time such as 2027-01-01T00:00:00Z") }
             expiry = date
         }

@@ -28,3 +28,20 @@ import Testing
         #expect(await router.respond(to: request("/healthz")).status.code == 200, "liveness does not look at the database")
     }
 }
+
+@Suite struct TokenRoutesTests {
+    @Test func expiresAtMustBeAFutureRFC3339TimeNeverNull() async throws {
+        let api = try await TestAPI()
+        let null = await api.call("POST", "/api/v1/tokens", json: #"{"name":"a","scope":"read","expires_at":null}"#)
+        #expect(null.status == 400)
+        #expect(null.issues == ["expires_at type"])
+        let past = await api.call("POST", "/api/v1/tokens", json: #"{"name":"b","scope":"read","expires_at":"2001-01-01T00:00:00Z"}"#)
+        #expect(past.status == 400)
+        #expect(past.issues == ["expires_at future"])
+        let bad = await api.call("POST", "/api/v1/tokens", json: #"{"name":"c","scope":"read","expires_at":"tomorrow"}"#)
+        #expect(bad.issues == ["expires_at rfc3339"])
+        let good = await api.call("POST", "/api/v1/tokens", json: #"{"name":"d","scope":"read","expires_at":"2099-01-01T00:00:00Z"}"#)
+        #expect(good.status == 201)
+        #expect(good.json["expires_at"] as? String == "2099-01-01T00:00:00.000Z")
+    }
+}

@@ -75,6 +75,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
     case future
     case cursor
     case tokenName = "token_name"
+    case hostName = "host_name"
     case scope
     case boolean
     // The HTTP layer
@@ -138,6 +139,7 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
         case .future: return "a time that must be in the future is not"
         case .cursor: return "not a next_after value of a previous page"
         case .tokenName: return "a token name that is not 1–64 of [A-Za-z0-9._-]"
+        case .hostName: return "a host name that is not 1–253 letters, digits, '.', '_' or '-' starting with a letter or digit"
         case .scope: return "not admin, read or agent:<deployment>"
         case .boolean: return "a query flag that is not true or false"
         case .httpMessage: return "the request is not a valid HTTP/1.1 message"

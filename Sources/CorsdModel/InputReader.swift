@@ -122,4 +122,37 @@ public struct InputObject<K: CodingKey & CaseIterable> {
         if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
         return value
     }
+
+    /// An integer member; nil when absent (null is a type error).
+    public mutating func integer(_ key: K) throws(ValidationFailure) -> Int? {
+        guard let value = fields[key] else { return nil }
+        let n = reader.integer(value, at: fields.path(key))
+        if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
+        return n
+    }
+
+    /// An object of strings (at most `maxCount` members, each key and value a string without
+    /// control characters); nil when absent unless `required`.
+    public mutating func stringMap(_ key: K, required: Bool = false, maxCount: Int) throws(ValidationFailure) -> [String: String]? {
+        let path = fields.path(key)
+        guard let value = fields[key] else {
+            guard !required else { throw ValidationFailure([FieldIssue(field: path, rule: .required, message: "is required")]) }
+            return nil
+        }
+        guard case .object(let members) = value else {
+            throw ValidationFailure([FieldIssue(field: path, rule: .type, message: "must be an object of strings")])
+        }
+        guard members.count <= maxCount else {
+            throw ValidationFailure([FieldIssue(field: path, rule: .maxItems, message: "must have at most \(maxCount) members")])
+        }
+        var map: [String: String] = [:]
+        for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+            if name.unicodeScalars.contains(where: isForbiddenScalar) || name.isEmpty {
+                reader.fail("\(path).\(name)", .noControlCharacters, "member names must be non-empty, without control characters")
+            }
+            if let text = reader.string(member, at: "\(path).\(name)") { map[name] = text }
+        }
+        if !reader.errors.isEmpty { throw ValidationFailure(reader.errors) }
+        return map
+    }
 }

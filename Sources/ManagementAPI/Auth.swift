@@ -22,12 +22,15 @@ enum Permission: Sendable {
     /// Reading the deployment named by the route's `{name}` (and its renders): `read`, `admin`
     /// or that deployment's `agent:` token.
     case readDeployment
+    /// Reporting as a host of the deployment named by `{name}`: `admin` or that deployment's
+    /// `agent:` token (a read token cannot write; an agent reports only for its own deployment).
+    case reportHost
 
     func allows(_ scope: Scope, deployment: String?) -> Bool {
         switch (self, scope) {
         case (_, .admin): return true
         case (.read, .read), (.readDeployment, .read): return true
-        case (.readDeployment, .agent(let allowed)): return deployment == allowed
+        case (.readDeployment, .agent(let allowed)), (.reportHost, .agent(let allowed)): return deployment == allowed
         default: return false
         }
     }

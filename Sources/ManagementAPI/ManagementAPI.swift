@@ -14,12 +14,17 @@ public struct ManagementAPI: Sendable {
     let store: PolicyStore
     let tokens: TokenStore
     let tileCache: TileCache?
+    let watch: DeploymentWatch
+    let hosts: HostStore
     let logger: Logger
 
-    public init(store: PolicyStore, tokens: TokenStore, tileCache: TileCache? = nil, logger: Logger) {
+    /// - Parameter watch: told of every change by the store's `onChange` (long-polls wait on it).
+    public init(store: PolicyStore, tokens: TokenStore, hosts: HostStore, tileCache: TileCache? = nil, watch: DeploymentWatch = DeploymentWatch(), logger: Logger) {
         self.store = store
+        self.hosts = hosts
         self.tokens = tokens
         self.tileCache = tileCache
+        self.watch = watch
         self.logger = logger
     }
 
@@ -44,10 +49,11 @@ public struct ManagementAPI: Sendable {
         DeploymentRoutes(store: store).install(on: &routes)
         OriginRoutes(store: store).install(on: &routes)
         RevisionRoutes(store: store).install(on: &routes)
-        RenderRoutes(store: store).install(on: &routes)
+        RenderRoutes(store: store, watch: watch).install(on: &routes)
         CacheRoutes(store: store, cache: tileCache, logger: logger).install(on: &routes)
         AuditRoutes(store: store).install(on: &routes)
         TokenRoutes(tokens: tokens).install(on: &routes)
+        HostRoutes(store: store, hosts: hosts).install(on: &routes)
         router = routes.router
     }
 }

@@ -6,12 +6,18 @@ import HTTPTypes
 import PolicyStore
 import Rendering
 
-/// `/deployments/{name}/render/{format}`: the host files, with content-hash ETags; and
-/// `/deployments/{name}/cors/check`: what the tile proxy would do with a request.
+/// `/deployments/{name}/render/{format}`: the host files, with content-hash ETags;
+/// `/deployments/{name}/renders`: all of them with one ETag for the set, long-polled by hosts;
+/// and `/deployments/{name}/cors/check`: what the tile proxy would do with a request.
 struct RenderRoutes: Sendable {
     let store: PolicyStore
+    let watch: DeploymentWatch
+
+    /// The longest `?wait=` (proxies and load balancers commonly cut idle requests at 5–10 min).
+    static let maxWaitSeconds = 300
 
     func install(on routes: inout APIRoutes) {
+        routes.add(.get, "/deployments/{name}/renders", .readDeployment) { request, context, _ in try await renders(request, context) }
         routes.add(.get, "/deployments/{name}/render/{format}", .readDeployment) { request, context, _ in
             try await render(request, context, format: try context.parameters.require("format"))
         }
@@ -37,12 +43,59 @@ struct RenderRoutes: Sendable {
             if error.rule == .unknownUnit { throw Problem(status: .notFound, detail: error.description) }
             throw Problem(status: .unprocessableContent, detail: "cannot render \(formatName): \(error.message)", errors: [error])
         }
-        let etag = "\"\(rendered.sha256.prefix(32))\""
+        let etag = rendered.etag
         if EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: etag) { return .notModified(etag: etag) }
         var fields = HTTPFields()
         fields[.eTag] = etag
         fields[.contentType] = rendered.contentType
         return Response(status: .ok, headerFields: fields, body: Array(rendered.text.utf8))
+    }
+
+    private struct Listing: Encodable {
+        var deployment: String
+        /// The revision these renders come from (an edit that changes no file changes this
+        /// and not the set's ETag, which is why that ETag is weak).
+        var revision: Int
+        var etag: String
+        var renders: [RenderSet.Entry]
+    }
+
+    /// Every render's format, install hint, ETag and size, under one weak ETag for the set.
+    /// With `?wait=DURATION` and an `If-None-Match` naming the current set, the request is held
+    /// until the set changes (200 with the new listing) or the wait ends (304): a parked task,
+    /// no thread. An edit that changes no render (a description) does not end the wait.
+    func renders(_ request: HTTPServerRequest, _ context: RequestContext) async throws -> Response {
+        let name = try context.deploymentName()
+        let query = QueryString(request.query)
+        try query.allowOnly(["wait"])
+        let wait = try query.get("wait").map { text throws(Problem) in try Self.waitSeconds(text) }
+        let deadline = ContinuousClock.now + .seconds(wait ?? 0)
+        let ifNoneMatch = request.head.headerFields[.ifNoneMatch]
+        while true {
+            let generation = watch.generation(of: name)
+            let stored = try await store.require(name)
+            let set = RenderSet(stored.deployment)
+            let etag = "W/" + set.etag
+            if !EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) {
+                var fields = HTTPFields()
+                fields[.eTag] = etag
+                return try .json(Listing(deployment: name, revision: stored.revision, etag: etag, renders: set.entries), headerFields: fields)
+            }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return .notModified(etag: etag) }
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+            if await !watch.wait(for: name, after: generation, seconds: seconds) { return .notModified(etag: etag) }
+        }
+    }
+
+    /// `wait`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
+    static func waitSeconds(_ text: String) throws(Problem) -> Int {
+        var digits = Substring(text), scale = 1
+        if digits.hasSuffix("s") { digits = digits.dropLast() } else if digits.hasSuffix("m") { digits = digits.dropLast(); scale = 60 }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 0, n <= maxWaitSeconds / scale else {
+            throw Problem.field("wait", .range, "must be a duration of 0 to \(maxWaitSeconds) seconds, such as 60s or 5m")
+        }
+        return n * scale
     }
 
     enum CheckKeys: String, CodingKey, CaseIterable {

@@ -78,6 +78,9 @@ public final class AppDatabase: Sendable {
         PolicyStore(writer: writer, onChange: onChange)
     }
 
+    /// Host reports.
+    public func hosts() -> HostStore { HostStore(writer: writer) }
+
     /// The token store, loaded. On a file, it watches for commits through a read-only
     /// connection of its own (see `TokenStore`).
     public func tokens(now: @escaping @Sendable () -> Date = Date.init) throws -> TokenStore {

@@ -54,3 +54,55 @@ public enum RenderFormat: Sendable, Equatable {
         }
     }
 }
+
+extension RenderFormat {
+    /// Where the file goes on a host (a hint for people and `corsd agent` configurations).
+    public func installHint(deployment: String) -> String {
+        switch self {
+        case .settingsPy: return "included in OMERO.web's settings.py, before '# Load server list and freeze'"
+        case .omeroConfig: return "run as the OMERO.web user: sh omero-web-config.sh"
+        case .omeroLoadFile: return "/opt/omero/web/config/90-corsd.omero"
+        case .omeroEnvFile: return "docker run --env-file omero-web.env (or compose env_file)"
+        case .limitsConf: return "/etc/security/limits.d/90-corsd-\(deployment).conf"
+        case .systemd(let unit): return "/etc/systemd/system/\(unit).d/corsd-limits.conf"
+        case .compose: return "merged into the compose file"
+        case .supervisord: return "/etc/supervisor/conf.d/corsd-limits.conf"
+        }
+    }
+}
+
+/// Every render of a deployment with its ETag, and one ETag for the whole set: what hosts
+/// poll (and long-poll) to learn that something they install changed.
+public struct RenderSet: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable, Encodable {
+        public var format: String
+        public var install: String
+        /// The render's ETag (its content hash), nil when the deployment cannot be rendered in
+        /// this format (`error` says why).
+        public var etag: String?
+        public var size: Int?
+        public var error: String?
+    }
+
+    public var entries: [Entry]
+    /// Changes exactly when some entry's ETag (or error) does.
+    public var etag: String
+
+    public init(_ deployment: Deployment) {
+        entries = RenderFormat.all(for: deployment).map { format in
+            do throws(FieldIssue) {
+                let rendered = try format.render(RenderInput(deployment: deployment))
+                return Entry(format: format.name, install: format.installHint(deployment: deployment.name), etag: rendered.etag, size: rendered.text.utf8.count)
+            } catch {
+                return Entry(format: format.name, install: format.installHint(deployment: deployment.name), error: error.message)
+            }
+        }
+        let summary = entries.map { "\($0.format) \($0.etag ?? "-") \($0.error ?? "")\n" }.joined()
+        etag = "\"set-\(Rendered.sha256(summary).prefix(32))\""
+    }
+}
+
+extension Rendered {
+    /// The API's ETag of a render: the first 128 bits of its SHA-256, quoted.
+    public var etag: String { "\"\(sha256.prefix(32))\"" }
+}

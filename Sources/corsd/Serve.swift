@@ -147,8 +147,10 @@ struct Serve: AsyncParsableCommand {
             timeouts: HTTPClientTimeouts(connect: upstreamConnectTimeout, header: upstreamTimeout, total: upstreamTimeout * 4),
             cache: cache, logger: logger)
         let revisions = Mutex<[String: Int]>([:])
+        let watch = DeploymentWatch()
         let store = db.policies { change in
             proxy.update(change.name, change.deployment)
+            watch.changed(change.name)
             revisions.withLock { $0[change.name] = change.deployment == nil ? nil : change.revision }
             logger.notice("policy changed", metadata: [
                 "deployment": "\(change.name)", "revision": "\(change.revision)", "action": "\(change.action.rawValue)",
@@ -170,7 +172,7 @@ struct Serve: AsyncParsableCommand {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")
         }
-        ManagementAPI(store: store, tokens: tokens, tileCache: cache, logger: logger).install(on: &router)
+        ManagementAPI(store: store, tokens: tokens, hosts: db.hosts(), tileCache: cache, watch: watch, logger: logger).install(on: &router)
         proxy.install(on: &router)
 
         // The servers' counts are read at scrape time; the servers exist only below.

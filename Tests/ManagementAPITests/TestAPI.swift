@@ -14,10 +14,13 @@ struct TestAPI {
     let router: Router
     let database: AppDatabase
     let store: PolicyStore
+    let watch: DeploymentWatch
 
     init() async throws {
         database = try AppDatabase.inMemory()
-        store = database.policies()
+        let watch = DeploymentWatch()
+        self.watch = watch
+        store = database.policies { watch.changed($0.name) }
         let tokens = try database.tokens()
         _ = try await tokens.bootstrap(environmentSecret: Self.admin)
         var router = Router(logger: Logger(label: "test"))
@@ -25,7 +28,7 @@ struct TestAPI {
         CorsdMetrics().install(on: &router) {
             CorsdMetrics.Snapshot(connections: ConnectionCounts(open: 0, handling: 0), tileCacheBytes: 0, revisions: [:], version: "test")
         }
-        ManagementAPI(store: store, tokens: tokens, logger: Logger(label: "test")).install(on: &router)
+        ManagementAPI(store: store, tokens: tokens, hosts: database.hosts(), watch: watch, logger: Logger(label: "test")).install(on: &router)
         self.router = router
     }
 

@@ -70,3 +70,21 @@ public func equalsIgnoringASCIICase<A: StringProtocol, B: StringProtocol>(_ a: A
         x == y || (x | 0x20 == y | 0x20 && (0x61...0x7A).contains(x | 0x20))
     }
 }
+
+/// Durations as operators type them: a whole number and a unit (`90s`, `10m`, `12h`, `30d`,
+/// `2w`); with `bareSeconds`, a plain number is seconds. nil for anything else or beyond `max`.
+public enum DurationText {
+    public static func seconds(_ text: String, bareSeconds: Bool = false, max: Int) -> Int? {
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400]
+        var number = Substring(text), scale = 1
+        if let last = text.last, let unit = units[last] {
+            number = number.dropLast()
+            scale = unit
+        } else if !bareSeconds {
+            return nil
+        }
+        guard !number.isEmpty, number.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int(number) else { return nil }
+        let (product, overflow) = n.multipliedReportingOverflow(by: scale)
+        return overflow || product > max ? nil : product
+    }
+}

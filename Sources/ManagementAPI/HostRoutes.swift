@@ -89,7 +89,7 @@ struct HostRoutes: Sendable {
         let query = QueryString(request.query)
         try query.allowOnly(["stale"])
         let text = try query.get("stale") ?? "10m"
-        guard let seconds = Self.durationSeconds(text) else {
+        guard let seconds = DurationText.seconds(text, max: 366 * 86400) else {
             throw Problem.field("stale", .range, "must be a duration such as 90s, 10m, 2h or 7d")
         }
         let reports = try await hosts.stale(before: Date().addingTimeInterval(-Double(seconds)))
@@ -100,19 +100,5 @@ struct HostRoutes: Sendable {
             views.append(View(report, current: sets[report.deployment] ?? nil))
         }
         return try .json(Listing(hosts: views))
-    }
-
-    /// `90s`, `10m`, `2h`, `7d` (at most a year).
-    static func durationSeconds(_ text: String) -> Int? {
-        guard let unit = text.last, let n = Int(text.dropLast()), n >= 0, text.dropLast().allSatisfy(\.isASCII) else { return nil }
-        let scale: Int
-        switch unit {
-        case "s": scale = 1
-        case "m": scale = 60
-        case "h": scale = 3600
-        case "d": scale = 86400
-        default: return nil
-        }
-        return n <= 366 * 86400 / scale ? n * scale : nil
     }
 }

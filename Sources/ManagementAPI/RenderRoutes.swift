@@ -90,12 +90,10 @@ struct RenderRoutes: Sendable {
 
     /// `wait`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
     static func waitSeconds(_ text: String) throws(Problem) -> Int {
-        var digits = Substring(text), scale = 1
-        if digits.hasSuffix("s") { digits = digits.dropLast() } else if digits.hasSuffix("m") { digits = digits.dropLast(); scale = 60 }
-        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let n = Int(digits), n >= 0, n <= maxWaitSeconds / scale else {
+        guard let seconds = DurationText.seconds(text, bareSeconds: true, max: maxWaitSeconds) else {
             throw Problem.field("wait", .range, "must be a duration of 0 to \(maxWaitSeconds) seconds, such as 60s or 5m")
         }
-        return n * scale
+        return seconds
     }
 
     enum CheckKeys: String, CodingKey, CaseIterable {

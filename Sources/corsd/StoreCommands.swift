@@ -127,22 +127,11 @@ struct Token: AsyncParsableCommand {
     }
 }
 
-/// Token lifetimes as typed on the command line: a whole number and a unit.
+/// Token lifetimes as typed on the command line: a whole number and a unit, up to 100 years.
 enum TTL {
     static let rule = "must be a whole number followed by s, m, h, d or w (e.g. 12h, 30d)"
 
     static func seconds(_ text: String) -> Int? {
-        guard let unit = text.last, let n = Int(text.dropLast()), n > 0 else { return nil }
-        let scale: Int
-        switch unit {
-        case "s": scale = 1
-        case "m": scale = 60
-        case "h": scale = 3600
-        case "d": scale = 86400
-        case "w": scale = 7 * 86400
-        default: return nil
-        }
-        let (product, overflow) = n.multipliedReportingOverflow(by: scale)
-        return overflow || product > 100 * 365 * 86400 ? nil : product
+        DurationText.seconds(text, max: 100 * 365 * 86400).flatMap { $0 > 0 ? $0 : nil }
     }
 }

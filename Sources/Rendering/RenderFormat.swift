@@ -1,4 +1,5 @@
 import CorsdModel
+import Crypto
 import CorsdBase
 /// The formats and their single entry point, shared by the API and the CLI.
 public enum RenderFormat: Sendable, Equatable {
@@ -104,5 +105,10 @@ public struct RenderSet: Sendable, Equatable {
 
 extension Rendered {
     /// The API's ETag of a render: the first 128 bits of its SHA-256, quoted.
-    public var etag: String { "\"\(sha256.prefix(32))\"" }
+    public var etag: String { Self.etag(of: Array(text.utf8)) }
+
+    /// The ETag these bytes would have as a render (agents compare files on disk with it).
+    public static func etag(of bytes: [UInt8]) -> String {
+        "\"" + SHA256.hash(data: bytes).map { Quoting.hex(UInt32($0), 2) }.joined().prefix(32) + "\""
+    }
 }

@@ -60,17 +60,5 @@ enum DeploymentFile {
 /// Writes next to the target, syncs, then renames over it: readers see the old file or the
 /// new one, never half of one.
 func writeAtomically(_ text: String, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).corsd-\(getpid())")
-    guard FileManager.default.createFile(atPath: temp.path, contents: Data(text.utf8)) else {
-        throw CLIError("cannot write \(temp.path)")
-    }
-    let handle = try FileHandle(forWritingTo: temp)
-    try handle.synchronize()
-    try handle.close()
-    guard rename(temp.path, path) == 0 else {
-        let error = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temp)
-        throw CLIError("cannot move the rendered file into \(path): \(error)")
-    }
+    do { try FileInstaller().install(Array(text.utf8), at: path) } catch { throw CLIError("cannot write \(path): \(error)") }
 }

@@ -56,14 +56,15 @@ struct ServerClient: Sendable {
         }
     }
 
-    func send(_ method: HTTPRequest.Method, _ path: String, json body: String? = nil, fields extra: HTTPFields = [:]) async throws -> Reply {
+    func send(_ method: HTTPRequest.Method, _ path: String, json body: String? = nil, fields extra: HTTPFields = [:],
+              timeouts: HTTPClientTimeouts = HTTPClientTimeouts(connect: 5, header: 30, total: 60)) async throws -> Reply {
         var fields = extra
         fields[.authorization] = "Bearer \(token)"
         fields[.hostField] = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
         if body != nil { fields[.contentType] = "application/json" }
         let request = HTTPClientRequest(endpoint: UpstreamEndpoint(host: url.host, port: url.port), method: method,
                                         target: url.pathPrefix + ManagementAPI.prefix + path, headerFields: fields,
-                                        body: Array((body ?? "").utf8), timeouts: HTTPClientTimeouts(connect: 5, header: 30, total: 60))
+                                        body: Array((body ?? "").utf8), timeouts: timeouts)
         do {
             let response = try await client.execute(request)
             return Reply(status: response.status.code, fields: response.head.response.headerFields, body: response.body)

@@ -135,6 +135,20 @@ public final class CorsdProcess: @unchecked Sendable {
     }
 }
 
+extension CorsdProcess {
+    /// Runs a /bin/sh command; returns its exit status.
+    public static func runShell(_ command: String) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
 public enum CorsdProcessError: Error {
     case didNotStart(String)
 }

@@ -5,6 +5,7 @@ import HTTPRouting
 import HTTPTypes
 import PolicyStore
 import Rendering
+import Synchronization
 
 /// `/deployments/{name}/render/{format}`: the host files, with content-hash ETags;
 /// `/deployments/{name}/renders`: all of them with one ETag for the set, long-polled by hosts;
@@ -12,6 +13,12 @@ import Rendering
 struct RenderRoutes: Sendable {
     let store: PolicyStore
     let watch: DeploymentWatch
+    private let listings = ListingCache()
+
+    init(store: PolicyStore, watch: DeploymentWatch) {
+        self.store = store
+        self.watch = watch
+    }
 
     /// The longest `?wait=` (proxies and load balancers commonly cut idle requests at 5–10 min).
     static let maxWaitSeconds = 300
@@ -73,13 +80,12 @@ struct RenderRoutes: Sendable {
         let ifNoneMatch = request.head.headerFields[.ifNoneMatch]
         while true {
             let generation = watch.generation(of: name)
-            let stored = try await store.require(name)
-            let set = RenderSet(stored.deployment)
+            let (revision, set) = try await listing(name, generation: generation)
             let etag = "W/" + set.etag
             if !EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) {
                 var fields = HTTPFields()
                 fields[.eTag] = etag
-                return try .json(Listing(deployment: name, revision: stored.revision, etag: etag, renders: set.entries), headerFields: fields)
+                return try .json(Listing(deployment: name, revision: revision, etag: etag, renders: set.entries), headerFields: fields)
             }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return .notModified(etag: etag) }
@@ -88,12 +94,27 @@ struct RenderRoutes: Sendable {
         }
     }
 
+    /// The deployment's revision and render set as of `generation` (read at or after it).
+    private func listing(_ name: String, generation: UInt64) async throws -> (Int, RenderSet) {
+        if let cached = listings.entries.withLock({ $0[name] }), cached.generation == generation { return (cached.revision, cached.set) }
+        let stored = try await store.require(name)
+        let set = RenderSet(stored.deployment)
+        listings.entries.withLock { $0[name] = (generation, stored.revision, set) }
+        return (stored.revision, set)
+    }
+
     /// `wait`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
     static func waitSeconds(_ text: String) throws(Problem) -> Int {
         guard let seconds = DurationText.seconds(text, bareSeconds: true, max: maxWaitSeconds) else {
             throw Problem.field("wait", .range, "must be a duration of 0 to \(maxWaitSeconds) seconds, such as 60s or 5m")
         }
         return seconds
+    }
+
+    /// The last listing computed for each deployment, with the watch generation it was read at:
+    /// the thousands of waiters one change wakes share one read and one rendering.
+    final class ListingCache: Sendable {
+        let entries = Mutex<[String: (generation: UInt64, revision: Int, set: RenderSet)]>([:])
     }
 
     enum CheckKeys: String, CodingKey, CaseIterable {

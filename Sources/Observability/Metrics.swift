@@ -109,12 +109,15 @@ public final class CorsdMetrics: Sendable {
         public var tileCacheBytes: Int
         public var revisions: [String: Int]
         public var version: String
+        /// Requests parked in a long-poll (`…/renders?wait=`).
+        public var longPolls: Int
 
-        public init(connections: ConnectionCounts, tileCacheBytes: Int, revisions: [String: Int], version: String) {
+        public init(connections: ConnectionCounts, tileCacheBytes: Int, revisions: [String: Int], version: String, longPolls: Int = 0) {
             self.connections = connections
             self.tileCacheBytes = tileCacheBytes
             self.revisions = revisions
             self.version = version
+            self.longPolls = longPolls
         }
     }
 
@@ -128,6 +131,7 @@ public final class CorsdMetrics: Sendable {
         if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 { registry.makeGauge(name: "corsd_fd_limit").set(to: Double(limit.rlim_cur)) }
         registry.makeGauge(name: "corsd_tile_cache_bytes").set(to: Double(snapshot.tileCacheBytes))
         registry.makeGauge(name: "corsd_build_info", labels: [("version", snapshot.version)]).set(to: 1)
+        registry.makeGauge(name: "corsd_long_polls").set(to: Double(snapshot.longPolls))
         revisionGauges.withLock { gauges in
             for (name, gauge) in gauges where snapshot.revisions[name] == nil {
                 registry.unregisterGauge(gauge)  // a deleted deployment leaves no stale series

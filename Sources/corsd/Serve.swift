@@ -181,7 +181,8 @@ struct Serve: AsyncParsableCommand {
             let counts = servers.withLock { $0.map(\.connectionCounts) }
             return CorsdMetrics.Snapshot(
                 connections: ConnectionCounts(open: counts.reduce(0) { $0 + $1.open }, handling: counts.reduce(0) { $0 + $1.handling }),
-                tileCacheBytes: cache.counters.bytes, revisions: revisions.withLock { $0 }, version: CorsdVersion.current)
+                tileCacheBytes: cache.counters.bytes, revisions: revisions.withLock { $0 }, version: CorsdVersion.current,
+                longPolls: watch.waiting)
         }
         var metricsServer: HTTPServer?
         if let metricsListen {

@@ -80,27 +80,23 @@ struct RenderRoutes: Sendable {
         let ifNoneMatch = request.head.headerFields[.ifNoneMatch]
         while true {
             let generation = watch.generation(of: name)
-            let (revision, set) = try await listing(name, generation: generation)
-            let etag = "W/" + set.etag
+            let listing = try await listings.listing(name, generation: generation) {
+                let stored = try await store.require(name)
+                let set = RenderSet(stored.deployment)
+                let etag = "W/" + set.etag
+                return ListingCache.Encoded(etag: etag, body: try .json(Listing(deployment: name, revision: stored.revision, etag: etag, renders: set.entries)))
+            }
+            let etag = listing.etag
             if !EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) {
-                var fields = HTTPFields()
-                fields[.eTag] = etag
-                return try .json(Listing(deployment: name, revision: revision, etag: etag, renders: set.entries), headerFields: fields)
+                var response = listing.body
+                response.headerFields[.eTag] = etag
+                return response
             }
             let left = deadline - ContinuousClock.now
             guard left > .zero else { return .notModified(etag: etag) }
             let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
             if await !watch.wait(for: name, after: generation, seconds: seconds) { return .notModified(etag: etag) }
         }
-    }
-
-    /// The deployment's revision and render set as of `generation` (read at or after it).
-    private func listing(_ name: String, generation: UInt64) async throws -> (Int, RenderSet) {
-        if let cached = listings.entries.withLock({ $0[name] }), cached.generation == generation { return (cached.revision, cached.set) }
-        let stored = try await store.require(name)
-        let set = RenderSet(stored.deployment)
-        listings.entries.withLock { $0[name] = (generation, stored.revision, set) }
-        return (stored.revision, set)
     }
 
     /// `wait`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
@@ -111,10 +107,30 @@ struct RenderRoutes: Sendable {
         return seconds
     }
 
-    /// The last listing computed for each deployment, with the watch generation it was read at:
-    /// the thousands of waiters one change wakes share one read and one rendering.
+    /// The last listing of each deployment, encoded, with the watch generation it was read
+    /// at. Single-flight: the thousands of waiters one change wakes share one read, one
+    /// rendering and one encoding (the first computes, the others await its task).
     final class ListingCache: Sendable {
-        let entries = Mutex<[String: (generation: UInt64, revision: Int, set: RenderSet)]>([:])
+        struct Encoded: Sendable {
+            var etag: String
+            var body: Response
+        }
+        private let entries = Mutex<[String: (generation: UInt64, task: Task<Encoded, any Error>)]>([:])
+
+        func listing(_ name: String, generation: UInt64, compute: @escaping @Sendable () async throws -> Encoded) async throws -> Encoded {
+            let task = entries.withLock { e -> Task<Encoded, any Error> in
+                if let cached = e[name], cached.generation == generation { return cached.task }
+                let task = Task { try await compute() }
+                e[name] = (generation, task)
+                return task
+            }
+            do {
+                return try await task.value
+            } catch {
+                entries.withLock { e in if e[name]?.generation == generation { e[name] = nil } }  // a failure is not kept
+                throw error
+            }
+        }
     }
 
     enum CheckKeys: String, CodingKey, CaseIterable {

@@ -26,9 +26,9 @@ struct FileInstaller {
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent().path
         var template = Array("\(dir)/.\(url.lastPathComponent).corsd-XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let fd = template.withUnsafeMutableBufferPointer { buffer in buffer.baseAddress.map { mkstemp($0) } ?? -1 }
         guard fd >= 0 else { throw Failure(description: "cannot create a file in \(dir): \(String(cString: strerror(Glibc.errno)))") }
-        let staged = String(cString: template)
+        let staged = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         var keep = false
         defer { if !keep { unlink(staged) } }
         do {

@@ -79,8 +79,11 @@ public final class EventLoop: @unchecked Sendable {
         return loop
     }()
 
-    /// How often deadlines are checked.
+    /// How often deadlines are checked while any is set; with none set (thousands of parked
+    /// long-polls, idle keep-alives all have one), once a second: a deadline set meanwhile
+    /// fires at most a second late, which every timeout here (seconds long) tolerates.
     public static let tickMilliseconds: Int32 = 100
+    static let idleTickMilliseconds: Int32 = 1000
 
     private struct Registration {
         var generation: UInt32
@@ -146,8 +149,9 @@ public final class EventLoop: @unchecked Sendable {
         var masks = [UInt32](repeating: 0, count: 256)
         var datas = [UInt64](repeating: 0, count: 256)
         var lastTick = monotonicNanos()
+        var tick = Self.tickMilliseconds
         while !stopped.load(ordering: .relaxed) {
-            let n = corsd_epoll_wait(epfd, &masks, &datas, 256, Self.tickMilliseconds)
+            let n = corsd_epoll_wait(epfd, &masks, &datas, 256, tick)
             if n < 0 && errno != EINTR { break }
             if n > 0 {
                 registrations.withLock { state in
@@ -165,14 +169,22 @@ public final class EventLoop: @unchecked Sendable {
                 }
             }
             let now = monotonicNanos()
-            if now &- lastTick >= UInt64(Self.tickMilliseconds) * 1_000_000 {
+            if now &- lastTick >= UInt64(tick) * 1_000_000 {
                 lastTick = now
-                registrations.withLock { state in
-                    for registration in state.table.values where registration.handler.deadline.takeIfExpired(now: now) {
-                        let handler = registration.handler
-                        handler.queue.async { handler.handleDeadline() }
+                let anySet = registrations.withLock { state -> Bool in
+                    var anySet = false
+                    for registration in state.table.values {
+                        let deadline = registration.handler.deadline
+                        if deadline.takeIfExpired(now: now) {
+                            let handler = registration.handler
+                            handler.queue.async { handler.handleDeadline() }
+                        } else if deadline.isSet {
+                            anySet = true
+                        }
                     }
+                    return anySet
                 }
+                tick = anySet ? Self.tickMilliseconds : Self.idleTickMilliseconds
             }
         }
     }

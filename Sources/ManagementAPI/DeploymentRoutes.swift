@@ -9,6 +9,7 @@ import PolicyStore
 /// Every write takes `If-Match` and `?dry_run=true`.
 struct DeploymentRoutes: Sendable {
     let store: PolicyStore
+    let watch: DeploymentWatch
 
     func install(on routes: inout APIRoutes) {
         routes.add(.get, "/deployments", .read) { request, _, _ in try await list(request) }
@@ -33,11 +34,16 @@ struct DeploymentRoutes: Sendable {
         return try respond(result, warnings: validated.warnings, dryRun: dryRun)
     }
 
+    /// One deployment; with `?wait=` and an `If-None-Match` naming its revision, held until
+    /// it changes (edges mirror policies this way) or the wait ends (304).
     func get(_ request: HTTPServerRequest, _ context: RequestContext) async throws -> Response {
-        try QueryString(request.query).allowOnly([])
-        let resource = DeploymentResource(try await store.require(try context.deploymentName()))
-        if EntityTag.ifNoneMatch(request.head.headerFields[.ifNoneMatch], matches: resource.etag) { return .notModified(etag: resource.etag) }
-        return try resource.response()
+        let name = try context.deploymentName()
+        let query = QueryString(request.query)
+        try query.allowOnly(["wait"])
+        return try await watch.respond(name, ifNoneMatch: request.head.headerFields[.ifNoneMatch], waitSeconds: try DeploymentWatch.waitSeconds(query)) { _ in
+            let resource = DeploymentResource(try await store.require(name))
+            return (resource.etag, try resource.response())
+        }
     }
 
     /// Replaces the whole document (creating it if absent, unless `If-Match` says it must exist).

@@ -1,4 +1,6 @@
+import CorsdBase
 import Dispatch
+import HTTPRouting
 import Synchronization
 
 /// Long-poll support: requests wait here for a deployment to change (Consul's blocking
@@ -50,6 +52,37 @@ public final class DeploymentWatch: Sendable {
             }
         }
     }
+
+    /// A conditional GET that may wait: `current(generation)` gives the representation's ETag
+    /// and response as of that generation. If `ifNoneMatch` does not name it, or once it
+    /// changes within `waitSeconds`, its response; otherwise, at the end of the wait, 304.
+    /// A change that leaves the ETag as it was (an edit this representation does not show)
+    /// keeps the request waiting.
+    func respond(_ name: String, ifNoneMatch: String?, waitSeconds: Int?,
+                 current: (UInt64) async throws -> (etag: String, response: Response)) async throws -> Response {
+        let deadline = ContinuousClock.now + .seconds(waitSeconds ?? 0)
+        while true {
+            let generation = generation(of: name)
+            let (etag, response) = try await current(generation)
+            if !EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) { return response }
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return .notModified(etag: etag) }
+            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+            if await !wait(for: name, after: generation, seconds: seconds) { return .notModified(etag: etag) }
+        }
+    }
+
+    /// `?wait=`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
+    static func waitSeconds(_ query: QueryString) throws(Problem) -> Int? {
+        guard let text = try query.get("wait") else { return nil }
+        guard let seconds = DurationText.seconds(text, bareSeconds: true, max: maxWaitSeconds) else {
+            throw Problem.field("wait", .range, "must be a duration of 0 to \(maxWaitSeconds) seconds, such as 60s or 5m")
+        }
+        return seconds
+    }
+
+    /// The longest `?wait=` (proxies and load balancers commonly cut idle requests at 5–10 min).
+    static let maxWaitSeconds = 300
 
     /// Requests waiting now (metrics, tests).
     public var waiting: Int { state.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }

@@ -46,7 +46,7 @@ public struct ManagementAPI: Sendable {
 
     public func install(on router: inout Router) {
         var routes = APIRoutes(router: router, auth: Auth(tokens: tokens))
-        DeploymentRoutes(store: store).install(on: &routes)
+        DeploymentRoutes(store: store, watch: watch).install(on: &routes)
         OriginRoutes(store: store).install(on: &routes)
         RevisionRoutes(store: store).install(on: &routes)
         RenderRoutes(store: store, watch: watch).install(on: &routes)

@@ -20,9 +20,6 @@ struct RenderRoutes: Sendable {
         self.watch = watch
     }
 
-    /// The longest `?wait=` (proxies and load balancers commonly cut idle requests at 5–10 min).
-    static let maxWaitSeconds = 300
-
     func install(on routes: inout APIRoutes) {
         routes.add(.get, "/deployments/{name}/renders", .readDeployment) { request, context, _ in try await renders(request, context) }
         routes.add(.get, "/deployments/{name}/render/{format}", .readDeployment) { request, context, _ in
@@ -75,36 +72,17 @@ struct RenderRoutes: Sendable {
         let name = try context.deploymentName()
         let query = QueryString(request.query)
         try query.allowOnly(["wait"])
-        let wait = try query.get("wait").map { text throws(Problem) in try Self.waitSeconds(text) }
-        let deadline = ContinuousClock.now + .seconds(wait ?? 0)
-        let ifNoneMatch = request.head.headerFields[.ifNoneMatch]
-        while true {
-            let generation = watch.generation(of: name)
+        return try await watch.respond(name, ifNoneMatch: request.head.headerFields[.ifNoneMatch], waitSeconds: try DeploymentWatch.waitSeconds(query)) { generation in
             let listing = try await listings.listing(name, generation: generation) {
                 let stored = try await store.require(name)
                 let set = RenderSet(stored.deployment)
                 let etag = "W/" + set.etag
-                return ListingCache.Encoded(etag: etag, body: try .json(Listing(deployment: name, revision: stored.revision, etag: etag, renders: set.entries)))
+                var body = try Response.json(Listing(deployment: name, revision: stored.revision, etag: etag, renders: set.entries))
+                body.headerFields[.eTag] = etag
+                return ListingCache.Encoded(etag: etag, body: body)
             }
-            let etag = listing.etag
-            if !EntityTag.ifNoneMatch(ifNoneMatch, matches: etag) {
-                var response = listing.body
-                response.headerFields[.eTag] = etag
-                return response
-            }
-            let left = deadline - ContinuousClock.now
-            guard left > .zero else { return .notModified(etag: etag) }
-            let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-            if await !watch.wait(for: name, after: generation, seconds: seconds) { return .notModified(etag: etag) }
+            return (listing.etag, listing.body)
         }
-    }
-
-    /// `wait`: seconds (`60`), or with a unit (`60s`, `5m`), at most `maxWaitSeconds`.
-    static func waitSeconds(_ text: String) throws(Problem) -> Int {
-        guard let seconds = DurationText.seconds(text, bareSeconds: true, max: maxWaitSeconds) else {
-            throw Problem.field("wait", .range, "must be a duration of 0 to \(maxWaitSeconds) seconds, such as 60s or 5m")
-        }
-        return seconds
     }
 
     /// The last listing of each deployment, encoded, with the watch generation it was read

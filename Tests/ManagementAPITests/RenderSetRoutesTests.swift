@@ -75,6 +75,19 @@ import Testing
                 "a stale tag is answered at once")
     }
 
+    @Test func aDeploymentCanBeLongPolledByItsRevision() async throws {
+        let api = try await TestAPI()
+        #expect(await put(api) { _ in } == 201)
+        let etag = try #require(await api.call("GET", "/api/v1/deployments/omero-prod").field("etag"))
+        let poll = Task { await api.call("GET", "/api/v1/deployments/omero-prod?wait=60", headers: ["If-None-Match": etag]) }
+        try await parked(api, 1)
+        #expect(await put(api) { $0["description"] = "any edit is a new revision" } == 200)
+        let reply = await poll.value
+        #expect(reply.status == 200)
+        #expect(reply.json["revision"] as? Int == 2)
+        #expect(await api.call("GET", "/api/v1/deployments/omero-prod?wait=soon").issues == ["wait range"])
+    }
+
     @Test(arguments: ["301s", "6m", "-1", "1h", "soon", "1.5s", ""])
     func aBadWaitIsAFieldError(_ wait: String) async throws {
         let api = try await TestAPI()

@@ -6,6 +6,7 @@ corsd (nginx + vips dzsave pyramid behind it, tilebed.py).
 - A page on an allowed origin opens the image, tiles load, and reading the canvas back does
   not throw (it would if a single tile lacked CORS headers: the canvas would be tainted).
 - The same page on a foreign origin fails to open the image.
+- The allowed case again through `corsd edge`, mirroring the policy from that corsd.
 A screenshot of the allowed page is saved and its path printed. Loopback only.
 Usage: browser_e2e.py CORSD_BINARY ARTIFACT_DIR
 """
@@ -23,7 +24,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tilebed import TileBed  # noqa: E402
+from tilebed import TileBed, free_port  # noqa: E402
 
 binary, artifacts = sys.argv[1], sys.argv[2]
 os.makedirs(artifacts, exist_ok=True)
@@ -94,9 +95,12 @@ bed = TileBed(binary)
 dzi = f"http://127.0.0.1:{bed.port}/tiles/omero/ome_seadragon/deepzoom/get/1.dzi"
 allowed_page, allowed_origin = serve_page(dzi)
 foreign_page, foreign_origin = serve_page(dzi)
+# The same viewer through `corsd edge` (policies mirrored from the corsd above).
+edge_port = free_port()
+edge_page, edge_origin = serve_page(f"http://127.0.0.1:{edge_port}/tiles/omero/ome_seadragon/deepzoom/get/1.dzi")
 driver = None
 try:
-    bed.deployment("omero", allowed_origins=[allowed_origin])
+    bed.deployment("omero", allowed_origins=[allowed_origin, edge_origin])
     driver = browser()
 
     driver.get(allowed_origin + "/index.html")
@@ -113,12 +117,29 @@ try:
     print(f"foreign origin {foreign_origin}: {result}")
     if not (result and result["openFailed"] and not result["opened"]):
         failures.append(f"foreign origin: {result}")
+
+    status, created = bed.api("POST", "/tokens", {"name": "edge", "scope": "agent:omero"})
+    token_file = os.path.join(bed.dir, "edge.token")
+    with open(token_file, "w") as f:
+        f.write(created["secret"])
+    bed.start_edge("browser", ["omero"], token_file, port=edge_port)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and bed.get("/readyz", port=edge_port)[0] != 200:
+        time.sleep(0.05)
+    driver.get(edge_origin + "/index.html")
+    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
+    shot = os.path.abspath(os.path.join(artifacts, "browser-e2e-edge.png"))
+    driver.save_screenshot(shot)
+    print(f"through corsd edge, origin {edge_origin}: {result}")
+    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
+        failures.append(f"through an edge: {result}")
 finally:
     if driver:
         driver.quit()
     bed.close()
     allowed_page.shutdown()
     foreign_page.shutdown()
+    edge_page.shutdown()
 
 print(f"browser e2e: {len(failures)} failures {failures}")
 sys.exit(1 if failures else 0)

@@ -101,6 +101,28 @@ http {{
                 return proc, int(m.group(1))
         raise SystemExit("corsd did not start")
 
+    def start_corsd_on(self, port, db=None):
+        """A central corsd on a given port (a restart), on this bed's database by default."""
+        proc = subprocess.Popen([self.binary, "serve", "--listen", f"127.0.0.1:{port}", "--db", db or os.path.join(self.dir, "corsd.sqlite")] + self.corsd_args,
+                                env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        wait_port(port)
+        self.corsd, self.port = proc, port
+        return proc
+
+    def start_edge(self, name, deployments, token_file, port=None):
+        """`corsd edge` beside the upstream, mirroring `deployments` from this bed's corsd.
+        Returns (process, port); its state directory is the bed's dir/edge-NAME."""
+        port = port or free_port()
+        args = [self.binary, "edge", "--server", f"http://127.0.0.1:{self.port}", "--token-file", token_file, "--listen", f"127.0.0.1:{port}",
+                "--state-dir", os.path.join(self.dir, f"edge-{name}"), "--host", name]
+        for d in deployments:
+            args += ["--deployment", d]
+        proc = subprocess.Popen(args, stderr=open(os.path.join(self.dir, f"edge-{name}.log"), "a"))
+        self.procs.append(proc)
+        wait_port(port)
+        return proc, port
+
     def api(self, method, path, body=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         headers = {"Authorization": f"Bearer {TOKEN}"}
@@ -117,8 +139,8 @@ http {{
         assert status in (200, 201), body
         return body
 
-    def get(self, path, headers=None, method="GET"):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+    def get(self, path, headers=None, method="GET", port=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=30)
         c.request(method, path, headers=headers or {})
         r = c.getresponse()
         data = r.read()

@@ -19,25 +19,34 @@ struct HostRoutes: Sendable {
         routes.add(.put, "/deployments/{name}/hosts/{host}", .reportHost) { request, context, _ in try await report(request, context) }
         routes.add(.get, "/deployments/{name}/hosts", .readDeployment) { _, context, _ in
             let name = try context.deploymentName()
-            let stored = try await store.require(name)
-            let current = RenderSet(stored.deployment)
+            let current = Current(try await store.require(name))
             return try .json(Listing(hosts: try await hosts.hosts(of: name).map { View($0, current: current) }))
         }
         routes.add(.get, "/hosts", .read) { request, _, _ in try await stale(request) }
     }
 
-    /// A report as served: with whether the host runs the current renders.
+    /// What a host can have applied, by the name it reports: each render format's ETag, and
+    /// `policy` (what an edge enforces) with the deployment's own ETag.
+    struct Current {
+        var etags: [String: String]
+
+        init(_ stored: StoredDeployment) {
+            etags = Dictionary(RenderSet(stored.deployment).entries.compactMap { e in e.etag.map { (e.format, $0) } }, uniquingKeysWith: { a, _ in a })
+            etags["policy"] = DeploymentETag.of(revision: stored.revision)
+        }
+    }
+
+    /// A report as served: with whether the host runs what is current.
     struct View: Encodable {
         var report: HostReport
-        /// Every file the host applied has the current render's ETag, and its last cycle went
-        /// well. nil when the deployment is gone.
+        /// Everything the host applied is current, and its last cycle went well. nil when the
+        /// deployment is gone.
         var inSync: Bool?
 
-        init(_ report: HostReport, current: RenderSet?) {
+        init(_ report: HostReport, current: Current?) {
             self.report = report
-            inSync = current.map { set in
-                let etags = Dictionary(set.entries.compactMap { e in e.etag.map { (e.format, $0) } }, uniquingKeysWith: { a, _ in a })
-                return report.result == "ok" && !report.applied.isEmpty && report.applied.allSatisfy { etags[$0.key] == $0.value }
+            inSync = current.map { current in
+                report.result == "ok" && !report.applied.isEmpty && report.applied.allSatisfy { current.etags[$0.key] == $0.value }
             }
         }
 
@@ -80,8 +89,7 @@ struct HostRoutes: Sendable {
         }
         let stored = try await hosts.report(HostReport(deployment: name, host: host, lastSeen: "", revision: revision, applied: applied,
                                                        result: result, error: error, version: version))
-        let current = try await store.get(name).map { RenderSet($0.deployment) }
-        return try .json(View(stored, current: current))
+        return try .json(View(stored, current: try await store.get(name).map(Current.init)))
     }
 
     /// `?stale=10m`: hosts whose last report is older than that (default 10 minutes).
@@ -93,11 +101,11 @@ struct HostRoutes: Sendable {
             throw Problem.field("stale", .range, "must be a duration such as 90s, 10m, 2h or 7d")
         }
         let reports = try await hosts.stale(before: Date().addingTimeInterval(-Double(seconds)))
-        var sets: [String: RenderSet?] = [:]
+        var currents: [String: Current?] = [:]
         var views: [View] = []
         for report in reports {
-            if sets[report.deployment] == nil { sets[report.deployment] = try await store.get(report.deployment).map { RenderSet($0.deployment) } }
-            views.append(View(report, current: sets[report.deployment] ?? nil))
+            if currents[report.deployment] == nil { currents[report.deployment] = try await store.get(report.deployment).map(Current.init) }
+            views.append(View(report, current: currents[report.deployment] ?? nil))
         }
         return try .json(Listing(hosts: views))
     }

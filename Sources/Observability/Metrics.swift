@@ -145,6 +145,11 @@ public final class CorsdMetrics: Sendable {
         }
     }
 
+    /// Sets a gauge known only to its caller (edge status), at scrape time.
+    public func setGauge(_ name: String, labels: [(String, String)] = [], _ value: Double) {
+        registry.makeGauge(name: name, labels: labels).set(to: value)
+    }
+
     /// Entries of /proc/self/fd (Linux), less the one the listing itself opens.
     static func openDescriptors() -> Int? {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return nil }

@@ -7,7 +7,7 @@ struct Corsd: AsyncParsableCommand {
         commandName: "corsd",
         abstract: "Central CORS and open-file-limit policy store for OMERO.web hosts.",
         version: CorsdVersion.current,
-        subcommands: [Serve.self, Agent.self, Migrate.self, Token.self, Backup.self, Healthcheck.self, Render.self, Export.self, Apply.self],
+        subcommands: [Serve.self, Agent.self, Edge.self, Migrate.self, Token.self, Backup.self, Healthcheck.self, Render.self, Export.self, Apply.self],
         defaultSubcommand: nil
     )
 

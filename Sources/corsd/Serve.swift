@@ -97,19 +97,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let format = logFormat, level = logLevel
-        LoggingSystem.bootstrap { label in
-            switch format {
-            case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            case .json:
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
-        }
+        bootstrapLogging(format: logFormat, level: logLevel)
         let metrics = CorsdMetrics.bootstrap()
         let logger = Logger(label: "corsd")
         signal(SIGPIPE, SIG_IGN)
@@ -202,8 +190,6 @@ struct Serve: AsyncParsableCommand {
         }
         servers.withLock { $0 = [server] + (metricsServer.map { [$0] } ?? []) }
 
-        let signalQueue = DispatchQueue(label: "corsd.signals")
-        var sources: [any DispatchSourceProtocol] = []
         let finish: @Sendable () -> Void = {
             Task {
                 do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
@@ -212,16 +198,11 @@ struct Serve: AsyncParsableCommand {
                 Glibc.exit(0)
             }
         }
-        for sig in [SIGTERM, SIGINT] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: signalQueue)
-            source.setEventHandler {
-                logger.info("signal received, draining", metadata: ["signal": "\(sig)"])
-                metricsServer?.shutdown {}
-                server.shutdown(completion: finish)
-            }
-            source.resume()
-            sources.append(source)
+        // `finish` writes what is pending, then exits.
+        let metricsListener = metricsServer
+        var sources = installShutdownSignals(logger: logger) { _ in
+            metricsListener?.shutdown {}
+            server.shutdown(completion: finish)
         }
         // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
         // as "listening on" appears is never lost.
@@ -243,7 +224,7 @@ struct Serve: AsyncParsableCommand {
                 """.utf8))
         }
         // Token uses reach `last_used_at` in batches: once a minute and at shutdown.
-        let usageTimer = DispatchSource.makeTimerSource(queue: signalQueue)
+        let usageTimer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "corsd.token-use"))
         usageTimer.schedule(deadline: .now() + 60, repeating: 60)
         usageTimer.setEventHandler {
             Task {

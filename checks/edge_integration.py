@@ -52,7 +52,14 @@ try:
         except OSError:
             return False
 
-    edges = {name: bed.start_edge(name, ["omero"], token_file) for name in ("edge1", "edge2")}
+    # edge2 also installs the host's limits.conf (one corsd per host: --agent-config).
+    host_dir = os.path.join(bed.dir, "host2")
+    os.makedirs(host_dir)
+    agent_config = os.path.join(bed.dir, "agent2.json")
+    with open(agent_config, "w") as f:
+        json.dump({"server": f"http://127.0.0.1:{bed.port}", "token_file": token_file, "deployment": "omero", "host": "edge2-files",
+                   "files": [{"format": "limits.conf", "dest": os.path.join(host_dir, "limits.conf")}]}, f)
+    edges = {"edge1": bed.start_edge("edge1", ["omero"], token_file), "edge2": bed.start_edge("edge2", ["omero"], token_file, extra=["--agent-config", agent_config])}
     ports = {name: port for name, (_, port) in edges.items()}
     check(all(until(lambda p=p: ready(p)) is not None for p in ports.values()), "both edges ready after their first sync")
     check(all(allowed(p, VIEWER) and refused(p, EVIL) for p in ports.values()), "both edges serve the allowed origin and refuse a foreign one, in front of nginx")
@@ -65,7 +72,8 @@ try:
 
     status, hosts = bed.api("GET", "/deployments/omero/hosts")
     by_name = {h["host"]: h for h in hosts["hosts"]}
-    check(set(by_name) == {"edge1", "edge2"} and all(h["revision"] == 2 and h["in_sync"] for h in by_name.values()),
+    check(until(lambda: os.path.exists(os.path.join(host_dir, "limits.conf"))) is not None, "edge2's agent part installed limits.conf on its host")
+    check(set(by_name) >= {"edge1", "edge2"} and all(by_name[e]["revision"] == 2 and by_name[e]["in_sync"] for e in ("edge1", "edge2")),
           f"the centre lists both edges with the revision they enforce: {[(h['host'], h['revision'], h['in_sync']) for h in hosts['hosts']]}")
 
     # The centre goes down: the edges keep serving the last policy.

@@ -110,7 +110,7 @@ http {{
         self.corsd, self.port = proc, port
         return proc
 
-    def start_edge(self, name, deployments, token_file, port=None):
+    def start_edge(self, name, deployments, token_file, port=None, extra=()):
         """`corsd edge` beside the upstream, mirroring `deployments` from this bed's corsd.
         Returns (process, port); its state directory is the bed's dir/edge-NAME."""
         port = port or free_port()
@@ -118,6 +118,7 @@ http {{
                 "--state-dir", os.path.join(self.dir, f"edge-{name}"), "--host", name]
         for d in deployments:
             args += ["--deployment", d]
+        args += list(extra)
         proc = subprocess.Popen(args, stderr=open(os.path.join(self.dir, f"edge-{name}.log"), "a"))
         self.procs.append(proc)
         wait_port(port)

@@ -37,6 +37,8 @@ struct Edge: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel: Logger.Level = .info
     @Option(help: "Log format on stderr: text or json.") var logFormat: LogFormat = .text
     @Option(help: "Bytes of tile responses to cache (0 disables the cache).") var tileCacheBytes = 256 << 20
+    @Option(help: "Also install this host's renders, as `corsd agent --config FILE` would (one corsd unit per host).")
+    var agentConfig: String?
 
     func validate() throws {
         if deployments.isEmpty { throw ValidationError("name at least one --deployment") }
@@ -55,6 +57,9 @@ struct Edge: AsyncParsableCommand {
         let client = ServerClient(url: url, token: String(decoding: tokenData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         do { try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true) } catch { throw CLIError("--state-dir: \(error)") }
 
+        // The agent's configuration is checked before anything starts: a mistake is an error now.
+        let agentPlan: AgentPlan?
+        do { agentPlan = try agentConfig.map { try AgentPlan(try AgentConfig.load($0)) } } catch { throw CLIError("--agent-config: \(error)") }
         let snapshot = EdgeSnapshot(path: stateDir + "/snapshot.json", logger: logger)
         let loaded = snapshot.load()
         let cache = TileCache(capacityBytes: tileCacheBytes)
@@ -87,6 +92,7 @@ struct Edge: AsyncParsableCommand {
         }
         let mirror = EdgeMirror(client: client, snapshot: snapshot, proxy: proxy, host: host ?? AgentPlan.machineHostName(), logger: logger)
         for name in deployments { Task { await mirror.follow(name) } }
+        if let agentPlan { Task { await AgentRunner(plan: agentPlan).watch() } }
         logger.info("ready", metadata: ["version": "\(CorsdVersion.current)", "deployments": "\(deployments)"])
         defer { withExtendedLifetime(signals) {} }
         await withUnsafeContinuation { (_: UnsafeContinuation<Void, Never>) in }

@@ -137,14 +137,14 @@ final class EdgeSnapshot: Sendable {
         }
         var entries: [String: Entry] = [:]
         for (name, item) in items {
-            guard case .object(let o) = item, case .number(let rev)? = o["revision"], case .string(let etag)? = o["etag"],
+            guard case .object(let o) = item, case .number(let number)? = o["revision"], let rev = Int(exactly: number), case .string(let etag)? = o["etag"],
                   let document = o["document"], case .success(let validated) = DeploymentValidator.validate(document) else {
                 logger.error("ignoring an unreadable snapshot entry", metadata: ["deployment": "\(name)"])
                 continue
             }
             var synced = Date(timeIntervalSince1970: 0)
             if case .string(let at)? = o["synced_at"], let date = Timestamp.parse(at) { synced = date }
-            entries[name] = Entry(revision: Int(rev), etag: etag, deployment: validated.deployment, document: document, syncedAt: synced)
+            entries[name] = Entry(revision: rev, etag: etag, deployment: validated.deployment, document: document, syncedAt: synced)
         }
         state.withLock {
             $0.entries = entries
@@ -252,13 +252,13 @@ struct EdgeMirror: Sendable {
             return true
         case 200:
             guard let json = reply.json, case .success(let validated) = DeploymentValidator.validate(json), validated.deployment.name == name,
-                  case .object(let o) = json, case .number(let rev)? = o["revision"], let etag = reply.fields[.eTag] else {
+                  case .object(let o) = json, case .number(let number)? = o["revision"], let rev = Int(exactly: number), let etag = reply.fields[.eTag] else {
                 logger.error("the centre sent a deployment this edge cannot use", metadata: ["deployment": "\(name)"])
                 return false
             }
             var document = o
             for field in DeploymentValidator.readOnlyFields { document[field] = nil }
-            let entry = EdgeSnapshot.Entry(revision: Int(rev), etag: etag, deployment: validated.deployment, document: .object(document), syncedAt: Date())
+            let entry = EdgeSnapshot.Entry(revision: rev, etag: etag, deployment: validated.deployment, document: .object(document), syncedAt: Date())
             proxy.update(name, validated.deployment)
             do { try snapshot.apply(name, entry) } catch { logger.error("cannot write the snapshot", metadata: ["error": "\(error)"]) }
             logger.notice("policy applied", metadata: ["deployment": "\(name)", "revision": "\(entry.revision)"])

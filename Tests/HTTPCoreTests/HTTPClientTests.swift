@@ -45,10 +45,12 @@ final class HTTPClientTests: XCTestCase {
         wait(for: [done], timeout: 15)
     }
 
-    private func get(_ client: HTTPClient, _ target: String, port: Int? = nil, method: HTTPRequest.Method = .get, timeouts: HTTPClientTimeouts = .init()) -> Result<HTTPClientResponse, HTTPClientError> {
+    private func get(_ client: HTTPClient, _ target: String, port: Int? = nil, method: HTTPRequest.Method = .get, timeouts: HTTPClientTimeouts = .init(),
+                     maxBodyBytes: Int = 64 << 20) -> Result<HTTPClientResponse, HTTPClientError> {
         let result = Mutex<Result<HTTPClientResponse, HTTPClientError>?>(nil)
         let done = DispatchSemaphore(value: 0)
-        client.execute(HTTPClientRequest(endpoint: UpstreamEndpoint(host: "127.0.0.1", port: port ?? self.port), method: method, target: target, timeouts: timeouts)) { r in
+        client.execute(HTTPClientRequest(endpoint: UpstreamEndpoint(host: "127.0.0.1", port: port ?? self.port), method: method, target: target, timeouts: timeouts),
+                       maxBodyBytes: maxBodyBytes) { r in
             result.withLock { $0 = r }
             done.signal()
         }
@@ -170,6 +172,17 @@ final class HTTPClientTests: XCTestCase {
         defer { raw.stop() }
         let result = get(HTTPClient(), "/", port: raw.port)
         XCTAssertEqual(result.failure, .connectionClosed)
+    }
+
+    func testACollectedBodyBeyondItsLimitIsAnErrorNotAHeapOfBytes() throws {
+        let raw = try RawServer { c in
+            _ = c.readHead()
+            c.send("HTTP/1.1 200 OK\r\nContent-Length: 10000000\r\n\r\n" + String(repeating: "x", count: 200_000))
+        }
+        defer { raw.stop() }
+        let result = get(HTTPClient(), "/", port: raw.port, maxBodyBytes: 4096)
+        guard case .failure(.invalidResponse(let why)) = result else { return XCTFail("expected invalidResponse, got \(result)") }
+        XCTAssertTrue(why.contains("4096"), why)
     }
 
     func testIdempotentRequestIsRetriedOnceWhenAReusedConnectionDies() throws {

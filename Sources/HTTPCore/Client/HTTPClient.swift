@@ -45,20 +45,49 @@ public final class HTTPClient: Sendable {
     }
 
     /// Sends `request` and collects the whole response.
-    public func execute(_ request: HTTPClientRequest, completion: @escaping @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
-        let collected = Mutex<(head: ResponseHead?, body: [UInt8])>((nil, []))
-        execute(request, handler: HTTPClientResponseHandler(
+    /// Sends `request` and collects the whole response; a body beyond `maxBodyBytes` ends the
+    /// exchange with an error instead of filling memory (the server may be anything).
+    public func execute(_ request: HTTPClientRequest, maxBodyBytes: Int = 64 << 20,
+                        completion: @escaping @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void) {
+        struct Collected {
+            var head: ResponseHead?
+            var body: [UInt8] = []
+            var done = false
+            var task: HTTPClientTask?
+        }
+        let collected = Mutex(Collected())
+        /// Completes once, and lets go of the task (it holds the handler, which holds this).
+        let finish: @Sendable (Result<HTTPClientResponse, HTTPClientError>) -> Void = { result in
+            let first = collected.withLock { c -> Bool in
+                defer { c.done = true; c.task = nil }
+                return !c.done
+            }
+            if first { completion(result) }
+        }
+        let task = execute(request, handler: HTTPClientResponseHandler(
             onHead: { head in collected.withLock { $0.head = head } },
             onBody: { bytes, resume in
-                collected.withLock { $0.body.append(contentsOf: bytes) }
-                resume()
+                let over = collected.withLock { c -> HTTPClientTask?? in
+                    guard c.body.count + bytes.count <= maxBodyBytes else { return .some(c.task) }
+                    c.body.append(contentsOf: bytes)
+                    return nil
+                }
+                guard let task = over else { return resume() }
+                finish(.failure(.invalidResponse("a response body larger than \(maxBodyBytes) bytes")))
+                task?.cancel()
             },
             onEnd: {
                 let (head, body) = collected.withLock { ($0.head, $0.body) }
-                guard let head else { return completion(.failure(.invalidResponse("the exchange ended without a response head"))) }
-                completion(.success(HTTPClientResponse(head: head, body: body)))
+                guard let head else { return finish(.failure(.invalidResponse("the exchange ended without a response head"))) }
+                finish(.success(HTTPClientResponse(head: head, body: body)))
             },
-            onError: { completion(.failure($0)) }))
+            onError: { finish(.failure($0)) }))
+        // Kept only while the exchange runs (so a body over the limit can cancel it).
+        let finishedAlready = collected.withLock { c -> Bool in
+            if !c.done { c.task = task }
+            return c.done
+        }
+        if finishedAlready { task.cancel() }  // nothing if it ended normally; stops one cut off by the limit
     }
 
     /// Sends `request` and returns the whole response.

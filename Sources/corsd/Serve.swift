@@ -190,19 +190,17 @@ struct Serve: AsyncParsableCommand {
         }
         servers.withLock { $0 = [server] + (metricsServer.map { [$0] } ?? []) }
 
-        let finish: @Sendable () -> Void = {
-            Task {
-                do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
-                accessLog?.flush()
-                logger.info("stopped")
-                Glibc.exit(0)
-            }
-        }
-        // `finish` writes what is pending, then exits.
+        // Drained: write the pending token uses and access-log lines, then exit.
         let metricsListener = metricsServer
-        var sources = installShutdownSignals(logger: logger) { _ in
+        var sources = installShutdownSignals(logger: logger) { done in
             metricsListener?.shutdown {}
-            server.shutdown(completion: finish)
+            server.shutdown {
+                Task {
+                    do { try await tokens.flushUsage() } catch { logger.error("cannot record token use", metadata: ["error": "\(error)"]) }
+                    accessLog?.flush()
+                    done()
+                }
+            }
         }
         // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
         // as "listening on" appears is never lost.

@@ -36,7 +36,7 @@ public struct QueryString: Sendable {
     public func flag(_ name: String) throws(Problem) -> Bool {
         switch try get(name) {
         case nil, "false"?: return false
-        case "true"?, ""?: return true
+        case "true"?: return true
         default: throw Problem.field(name, .boolean, "must be true or false")
         }
     }

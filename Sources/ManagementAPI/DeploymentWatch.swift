@@ -57,10 +57,12 @@ public final class DeploymentWatch: Sendable {
     /// and response as of that generation. If `ifNoneMatch` does not name it, or once it
     /// changes within `waitSeconds`, its response; otherwise, at the end of the wait, 304.
     /// A change that leaves the ETag as it was (an edit this representation does not show)
-    /// keeps the request waiting.
+    /// keeps the request waiting. `If-None-Match: *` is answered at once: it matches every
+    /// version, so nothing but the end of the wait could end it.
     func respond(_ name: String, ifNoneMatch: String?, waitSeconds: Int?,
                  current: (UInt64) async throws -> (etag: String, response: Response)) async throws -> Response {
-        let deadline = ContinuousClock.now + .seconds(waitSeconds ?? 0)
+        let holds = ifNoneMatch.map { $0.trimmingOWS() != "*" } ?? false
+        let deadline = ContinuousClock.now + .seconds(holds ? waitSeconds ?? 0 : 0)
         while true {
             let generation = generation(of: name)
             let (etag, response) = try await current(generation)

@@ -37,7 +37,7 @@ struct Render: AsyncParsableCommand {
         }
         let renderInput: RenderInput
         if let input {
-            guard let data = FileManager.default.contents(atPath: input) else { throw CLIError("\(input) is not a readable file") }
+            guard FileManager.default.isReadableFile(atPath: input) else { throw CLIError("\(input) is not a readable file") }
             renderInput = RenderInput(deployment: try DeploymentFile.read(input))
         } else {
             guard let stored = try await database.open().policies().get(arguments[0]) else {

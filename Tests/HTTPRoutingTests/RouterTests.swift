@@ -81,10 +81,13 @@ import Testing
     }
 
     @Test func queryStringsRefuseUnknownNamesAndBadEscapes() throws {
-        let q = QueryString("a=1&b=%zz&flag&a=2")
+        let q = QueryString("a=1&b=%zz&flag&a=2&yes=true&no=false")
         #expect(try q.get("a") == "1", "the first value wins")
         #expect(throws: Problem.self) { try q.get("b") }
-        #expect(try q.flag("flag"))
+        #expect(try q.flag("yes"))
+        #expect(try !q.flag("no"))
+        #expect(try !q.flag("absent"))
+        #expect(throws: Problem.self, "a flag says true or false (openapi.yaml's boolean), never nothing") { try q.flag("flag") }
         #expect(throws: Problem.self) { try q.allowOnly(["a", "b"]) }
     }
 

@@ -140,10 +140,7 @@ struct AgentPlan {
         guard let deployment = c.deployment, DeploymentValidator.isValidName(deployment) else { throw CLIError("no valid deployment (--deployment or \"deployment\")") }
         guard !c.files.isEmpty else { throw CLIError("no files to install (--file FORMAT=DEST or \"files\")") }
         guard case .success(let url) = UpstreamURL.parse(server), url.scheme == "http" else { throw CLIError("server '\(server)' is not an http:// URL") }
-        guard let data = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("cannot read the token file \(tokenFile)") }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !token.isEmpty else { throw CLIError("the token file \(tokenFile) is empty") }
-        client = ServerClient(url: url, token: token)
+        client = ServerClient(url: url, token: try ServerClient.readToken(tokenFile))
         self.deployment = deployment
         host = c.host ?? Self.machineHostName()
         reload = c.reload

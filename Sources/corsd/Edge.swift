@@ -53,8 +53,8 @@ struct Edge: AsyncParsableCommand {
         let logger = Logger(label: "corsd.edge")
         signal(SIGPIPE, SIG_IGN)
         guard case .success(let url) = UpstreamURL.parse(server), url.scheme == "http" else { throw CLIError("--server: '\(server)' is not an http:// URL") }
-        guard let tokenData = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("--token-file: cannot read \(tokenFile)") }
-        let client = ServerClient(url: url, token: String(decoding: tokenData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let client: ServerClient
+        do { client = ServerClient(url: url, token: try ServerClient.readToken(tokenFile)) } catch { throw CLIError("--token-file: \(error)") }
         do { try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true) } catch { throw CLIError("--state-dir: \(error)") }
 
         // The agent's configuration is checked before anything starts: a mistake is an error now.

@@ -245,10 +245,7 @@ extension Serve {
         let direct = environment["CORSD_ADMIN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         guard let path = environment["CORSD_ADMIN_TOKEN_FILE"], !path.isEmpty else { return direct }
         if direct != nil { throw CLIError("set CORSD_ADMIN_TOKEN or CORSD_ADMIN_TOKEN_FILE, not both") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("CORSD_ADMIN_TOKEN_FILE: cannot read \(path)") }
-        let secret = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        if secret.isEmpty { throw CLIError("CORSD_ADMIN_TOKEN_FILE: \(path) is empty") }
-        return secret
+        do { return try ServerClient.readToken(path) } catch { throw CLIError("CORSD_ADMIN_TOKEN_FILE: \(error)") }
     }
 }
 

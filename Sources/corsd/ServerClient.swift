@@ -19,8 +19,7 @@ struct ServerOptions: ParsableArguments {
         guard url.scheme == "http" else { throw CLIError("--server: corsd's client speaks plain http for now") }
         let token: String
         if let tokenFile {
-            guard let data = FileManager.default.contents(atPath: tokenFile) else { throw CLIError("--token-file: cannot read \(tokenFile)") }
-            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            token = try ServerClient.readToken(tokenFile)
         } else if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty {
             token = env
         } else {
@@ -32,6 +31,14 @@ struct ServerOptions: ParsableArguments {
 
 /// The management API over corsd's own HTTP client (no curl, no Foundation networking).
 struct ServerClient: Sendable {
+    /// A token from a file (its first line, trimmed): `--token-file`, an agent's or an edge's.
+    static func readToken(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read the token file \(path)") }
+        let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !token.isEmpty else { throw CLIError("the token file \(path) is empty") }
+        return token
+    }
+
     let url: UpstreamURL
     let token: String
     private let client = HTTPClient(maxConnectionsPerEndpoint: 2)

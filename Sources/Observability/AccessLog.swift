@@ -3,6 +3,10 @@ import Foundation
 import HTTPCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The access log: one JSON object per line per exchange (`--access-log PATH`, `-` for
 /// stdout). Lines are buffered and written by a background queue, at most a second late and
 /// at once past 64 KiB; `flush()` at shutdown writes the rest.
@@ -17,14 +21,10 @@ public final class AccessLog: Sendable {
         if path == "-" {
             handle = .standardOutput
         } else {
-            if !FileManager.default.fileExists(atPath: path) {
-                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o640]) else {
-                    throw AccessLogError("cannot create \(path)")
-                }
-            }
-            guard let h = FileHandle(forWritingAtPath: path) else { throw AccessLogError("cannot open \(path) for writing") }
-            h.seekToEndOfFile()
-            handle = h
+            // O_APPEND: every write lands at the current end, also after logrotate's copytruncate.
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+            guard fd >= 0 else { throw AccessLogError("cannot open \(path) for appending: \(String(cString: strerror(errno)))") }
+            handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         }
         timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + 1, repeating: 1)
@@ -52,7 +52,7 @@ public final class AccessLog: Sendable {
             defer { b.removeAll(keepingCapacity: true) }
             return b
         }
-        if !bytes.isEmpty { handle.write(Data(bytes)) }
+        if !bytes.isEmpty { try? handle.write(contentsOf: Data(bytes)) }  // a closed or full log must not end the server
     }
 
     /// The fields of one line: never the path or query (they may carry session ids), never a

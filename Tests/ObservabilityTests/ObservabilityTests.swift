@@ -117,3 +117,22 @@ import Testing
         #expect(object["time"] is String)
     }
 }
+
+@Suite struct AccessLogFileTests {
+    @Test func linesAreAppendedAtTheEndEvenAfterTheFileIsTruncated() throws {
+        let path = NSTemporaryDirectory() + "corsd-access-\(UUID().uuidString).log"
+        try "an earlier line\n".write(toFile: path, atomically: false, encoding: .utf8)
+        let log = try AccessLog(path: path)
+        var record = ExchangeNotes()
+        record.route = "/healthz"
+        let exchange = ExchangeRecord(method: .get, status: 200, bodyBytes: 1, durationNanoseconds: 1, completed: true, remote: nil, notes: record)
+        log.record(exchange)
+        log.flush()
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasPrefix("an earlier line\n{"), "appended, not overwritten")
+        #expect(truncate(path, 0) == 0)  // what logrotate's copytruncate does
+        log.record(exchange)
+        log.flush()
+        let after = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(after.hasPrefix("{"), "no hole of zero bytes where the old lines were: \(after.prefix(20).debugDescription)")
+    }
+}

@@ -21,9 +21,8 @@ public final class CorsdMetrics: Sendable {
     /// Latency buckets, seconds: tiles from memory take microseconds, upstream misses tens of
     /// milliseconds, a slow OMERO.web seconds.
     static let durationBuckets: [Duration] = [
-        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
-        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-        .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30),
+        .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+        .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(10),
     ]
 
     /// Bootstraps swift-metrics with a Prometheus factory (once per process).

@@ -1,5 +1,4 @@
 import HTTPTypes
-import Synchronization
 
 /// Writes the response to one request, whole or streamed. Every method may be called from
 /// any thread; the work hops to the connection's queue, so calls are applied in order.
@@ -11,7 +10,6 @@ import Synchronization
 public final class HTTPResponseWriter: Sendable {
     private let connection: ServerConnection
     private let exchangeID: UInt64
-    private let notes = Mutex(ExchangeNotes())
 
     init(connection: ServerConnection, exchangeID: UInt64) {
         self.connection = connection
@@ -54,12 +52,11 @@ public final class HTTPResponseWriter: Sendable {
         c.perform { c.setCancelHandler(id, handler) }
     }
 
-    /// Adds to what the metrics and the access log learn about this exchange.
+    /// Adds to what the metrics and the access log learn about this exchange. Call it from the
+    /// handler's synchronous part (the connection's queue, where the notes live: no lock).
     public func note(_ update: (inout ExchangeNotes) -> Void) {
-        notes.withLock { update(&$0) }
+        connection.note(exchangeID, update)
     }
-
-    var exchangeNotes: ExchangeNotes { notes.withLock { $0 } }
 
     /// Drops the connection: the response cannot be completed.
     public func abort() {

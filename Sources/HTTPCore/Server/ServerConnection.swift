@@ -54,8 +54,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     private var lingerDiscarded = 0
     /// Told when the connection dies before the response ended (a streaming producer stops).
     private var cancelHandler: (@Sendable () -> Void)?
-    /// For `onExchangeEnd`: the exchange's writer (its notes), start, status and body bytes.
-    private var writer: HTTPResponseWriter?
+    /// For `onExchangeEnd`: the exchange's notes, method, start, status and body bytes.
+    private var notes = ExchangeNotes()
     private var exchangeMethod: HTTPRequest.Method?
     private var exchangeStart: UInt64 = 0
     private var responseStatus = 0
@@ -252,9 +252,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         if !head.keepAlive || server.isShuttingDown { closeAfterResponse = true }
         let request = HTTPServerRequest(head: head.request, version: head.version, body: body, remoteAddress: remote)
         body = []
-        let writer = HTTPResponseWriter(connection: self, exchangeID: exchangeID)
-        beginExchange(writer: writer, method: head.request.method)
-        server.dispatch(request, writer)
+        beginExchange(method: head.request.method)
+        server.dispatch(request, HTTPResponseWriter(connection: self, exchangeID: exchangeID))
     }
 
     // MARK: Output (called through HTTPResponseWriter, on `queue`)
@@ -354,12 +353,19 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     // MARK: Reporting
 
+    /// `HTTPResponseWriter.note`: on this connection's queue (the handler's synchronous part).
+    func note(_ id: UInt64, _ update: (inout ExchangeNotes) -> Void) {
+        assert(DispatchQueue.getSpecific(key: Self.queueKey) == ObjectIdentifier(self), "note() is for the handler's synchronous part")
+        guard id == exchangeID, inExchange else { return }
+        update(&notes)
+    }
+
     /// `method` nil: a request rejected before it was parsed.
-    private func beginExchange(writer: HTTPResponseWriter?, method: HTTPRequest.Method?) {
+    private func beginExchange(method: HTTPRequest.Method?) {
         inExchange = true
         server.handling.add(1, ordering: .relaxed)
         guard server.configuration.onExchangeEnd != nil else { return }
-        self.writer = writer
+        notes = ExchangeNotes()
         exchangeMethod = method
         exchangeStart = DispatchTime.now().uptimeNanoseconds
         responseStatus = 0
@@ -372,8 +378,6 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         inExchange = false
         server.handling.subtract(1, ordering: .relaxed)
         guard let report = server.configuration.onExchangeEnd else { return }
-        let notes = writer?.exchangeNotes ?? ExchangeNotes()
-        writer = nil
         let now = DispatchTime.now().uptimeNanoseconds
         report(ExchangeRecord(method: exchangeMethod, status: responseStatus, bodyBytes: bodyBytesSent,
                               durationNanoseconds: now >= exchangeStart ? now - exchangeStart : 0,
@@ -393,7 +397,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         head = RequestHead(
             request: HTTPRequest(method: .get, scheme: nil, authority: nil, path: "/"),
             version: .http1_1, framing: .none, keepAlive: false, expectsContinue: false)
-        beginExchange(writer: nil, method: nil)
+        beginExchange(method: nil)
         let rejection = server.configuration.rejection(error)
         var fields = HTTPFields()
         fields[.contentType] = rejection.contentType

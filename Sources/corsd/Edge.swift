@@ -153,10 +153,14 @@ final class EdgeSnapshot: Sendable {
         return entries
     }
 
-    func contact(reachable: Bool) {
-        state.withLock {
-            $0.centreReachable = reachable
-            if reachable { $0.lastContact = Date() }
+    /// Records whether the centre answered; returns whether it had answered before.
+    @discardableResult
+    func contact(reachable: Bool) -> Bool {
+        state.withLock { s in
+            let before = s.centreReachable
+            s.centreReachable = reachable
+            if reachable { s.lastContact = Date() }
+            return before
         }
     }
 
@@ -242,8 +246,7 @@ struct EdgeMirror: Sendable {
             reply = try await client.send(.get, "/deployments/\(name)?wait=\(wait)s", fields: fields,
                                           timeouts: HTTPClientTimeouts(connect: 5, header: Double(wait) + 30, total: Double(wait) + 60))
         } catch {
-            if snapshot.status(centre: "").centreReachable { logger.warning("centre unreachable; serving the snapshot", metadata: ["error": "\(error)"]) }
-            snapshot.contact(reachable: false)
+            if snapshot.contact(reachable: false) { logger.warning("centre unreachable; serving the snapshot", metadata: ["error": "\(error)"]) }
             return false
         }
         snapshot.contact(reachable: true)

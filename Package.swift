@@ -18,8 +18,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
-        // epoll, accept4 and friends: not all of them are exposed by the Glibc module.
-        .target(name: "CCorsdShim"),
+        // epoll, accept4 and friends (not all of them are exposed by the Glibc module), and TLS
+        // through the system's OpenSSL 3 (Debian's libssl-dev), behind a few C calls.
+        .target(name: "CCorsdShim", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Leaf: field issues and their rules, token bytes, percent-decoding, the JSON encoder.
         .target(name: "CorsdBase"),
         .target(

@@ -40,6 +40,8 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
     case slug
     case immutable
     case httpURL = "http_url"
+    case pemCertificates = "pem_certificates"
+    case httpsUpstream = "https_upstream"
     case authority
     case version
     case origin
@@ -107,6 +109,8 @@ public enum Rule: String, Sendable, Codable, CaseIterable {
         case .slug: return "a deployment name that is not a slug [a-z0-9][a-z0-9-]{0,62}"
         case .immutable: return "a field that cannot change, such as a deployment's name"
         case .httpURL: return "not an http:// or https:// base URL without credentials, query or fragment"
+        case .pemCertificates: return "not a PEM bundle of CERTIFICATE blocks (base64 DER)"
+        case .httpsUpstream: return "a setting that only applies to an https:// upstream"
         case .authority: return "not a host name or address with an optional port"
         case .version: return "not a version number such as 3.7.0"
         case .origin: return "not a serialized origin such as https://viewer.example.org"

@@ -39,6 +39,9 @@ public struct Deployment: Codable, Sendable, Equatable {
     public var publicHost: String?
     /// How long the tile proxy keeps responses the upstream says nothing about.
     public var cache = TileCachePolicy()
+    /// PEM CA certificates that verify an https upstream instead of the system trust store
+    /// (an internal CA). Checked for PEM syntax here; OpenSSL reads it when the proxy uses it.
+    public var upstreamCA: String?
 
     public init(name: String, upstream: UpstreamURL) {
         self.name = name
@@ -51,6 +54,7 @@ public struct Deployment: Codable, Sendable, Equatable {
         case allowAboveNrOpen = "allow_above_nr_open"
         case publicHost = "public_host"
         case cache
+        case upstreamCA = "upstream_ca"
     }
 }
 

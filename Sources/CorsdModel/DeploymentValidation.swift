@@ -97,6 +97,20 @@ public enum DeploymentValidator {
                 }
             }
         }
+        if let value = top[.upstreamCA], value != .null {
+            // PEM is multi-line: not read as a one-line string.
+            if case .string(let pem) = value {
+                if let problem = PEMCertificates.problem(in: pem) {
+                    r.fail(top.path(.upstreamCA), .pemCertificates, problem)
+                } else if upstream?.scheme == "http" {
+                    r.fail(top.path(.upstreamCA), .httpsUpstream, "is only used with an https:// upstream; this upstream is plain http")
+                } else {
+                    deployment.upstreamCA = pem
+                }
+            } else {
+                r.fail(top.path(.upstreamCA), .type, "must be a string of PEM certificates, or null")
+            }
+        }
         guard r.errors.isEmpty else { return .failure(ValidationFailure(r.errors)) }
         return .success(ValidatedDeployment(deployment: deployment, warnings: warnings(for: deployment)))
     }

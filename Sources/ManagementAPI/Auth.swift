@@ -39,6 +39,8 @@ enum Permission: Sendable {
 /// Bearer-token authentication and scope checks, around every API route.
 struct Auth: Sendable {
     let tokens: TokenStore
+    /// mTLS: a verified client certificate is required before the token is even looked at.
+    var requireClientCertificate = false
 
     func wrap(_ permission: Permission, _ handler: @escaping APIHandler) -> Responder {
         { request, context in
@@ -51,6 +53,10 @@ struct Auth: Sendable {
     }
 
     private func authenticate(_ request: HTTPServerRequest) throws(Problem) -> Caller {
+        let subject = request.tls?.peerSubject
+        if requireClientCertificate && subject == nil {
+            throw Problem(status: .unauthorized, detail: "the management API requires a client certificate signed by a CA in --tls-client-ca (mTLS)")
+        }
         let header = request.head.headerFields[.authorization] ?? ""
         guard header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
             throw Self.unauthorized("send Authorization: Bearer <token>", challenge: "Bearer realm=\"corsd\"")
@@ -64,7 +70,9 @@ struct Auth: Sendable {
         guard let token = found else {
             throw Self.unauthorized("the token is not valid (unknown, revoked or expired)", challenge: "Bearer realm=\"corsd\", error=\"invalid_token\"")
         }
-        return Caller(token: token, actor: Actor(tokenName: token.name, client: request.remoteAddress?.host ?? "unknown"))
+        // With mTLS the certificate says who is at the keyboard: its subject joins the address.
+        let address = request.remoteAddress?.host ?? "unknown"
+        return Caller(token: token, actor: Actor(tokenName: token.name, client: subject.map { "\(address) (\($0))" } ?? address))
     }
 
     private static func unauthorized(_ detail: String, challenge: String) -> Problem {

@@ -16,10 +16,15 @@ public struct ManagementAPI: Sendable {
     let tileCache: TileCache?
     let watch: DeploymentWatch
     let hosts: HostStore
+    let requireClientCertificate: Bool
     let logger: Logger
 
     /// - Parameter watch: told of every change by the store's `onChange` (long-polls wait on it).
-    public init(store: PolicyStore, tokens: TokenStore, hosts: HostStore, tileCache: TileCache? = nil, watch: DeploymentWatch = DeploymentWatch(), logger: Logger) {
+    /// - Parameter requireClientCertificate: mTLS: every API request must come over a TLS
+    ///   connection with a verified client certificate (as well as a token).
+    public init(store: PolicyStore, tokens: TokenStore, hosts: HostStore, tileCache: TileCache? = nil, watch: DeploymentWatch = DeploymentWatch(),
+                requireClientCertificate: Bool = false, logger: Logger) {
+        self.requireClientCertificate = requireClientCertificate
         self.store = store
         self.hosts = hosts
         self.tokens = tokens
@@ -45,7 +50,7 @@ public struct ManagementAPI: Sendable {
     }
 
     public func install(on router: inout Router) {
-        var routes = APIRoutes(router: router, auth: Auth(tokens: tokens))
+        var routes = APIRoutes(router: router, auth: Auth(tokens: tokens, requireClientCertificate: requireClientCertificate))
         DeploymentRoutes(store: store, watch: watch).install(on: &routes)
         OriginRoutes(store: store).install(on: &routes)
         RevisionRoutes(store: store).install(on: &routes)

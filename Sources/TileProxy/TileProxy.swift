@@ -14,12 +14,40 @@ struct ProxyTarget: Sendable {
     var deployment: Deployment
     var engine: CORSEngine
     var metrics: TargetMetrics
+    /// Where requests go; for https, with the context that verifies the upstream (or why none
+    /// could be made: a CA bundle OpenSSL refuses, a missing system store).
+    var endpoint: Result<UpstreamEndpoint, TLSError>
     var upstream: UpstreamURL { deployment.upstream }
 
     init(_ deployment: Deployment) {
         self.deployment = deployment
         self.engine = CORSEngine(deployment.cors)
         self.metrics = TargetMetrics(deployment: deployment.name)
+        let url = deployment.upstream
+        endpoint = Result { () throws(TLSError) -> UpstreamEndpoint in
+            UpstreamEndpoint(host: url.host, port: url.port,
+                             tls: url.scheme == "https" ? try UpstreamTrust.context(caBundlePEM: deployment.upstreamCA) : nil)
+        }
+    }
+}
+
+/// TLS client contexts for upstreams, one per distinct CA bundle (nil: the system store), so a
+/// policy edit that keeps the bundle keeps the same context, pool and pooled connections.
+enum UpstreamTrust {
+    private static let contexts = Mutex<[String: TLSClientContext]>([:])
+    /// Bundles are few (one per internal CA); past this many, the cache starts over.
+    private static let maxBundles = 64
+
+    static func context(caBundlePEM: String?) throws(TLSError) -> TLSClientContext {
+        guard let pem = caBundlePEM else { return try TLSClientContext.system() }
+        if let known = contexts.withLock({ $0[pem] }) { return known }
+        let context = try TLSClientContext(caBundlePEM: pem)
+        return contexts.withLock { c in
+            if c.count >= maxBundles { c.removeAll() }
+            if let raced = c[pem] { return raced }
+            c[pem] = context
+            return context
+        }
     }
 }
 
@@ -90,7 +118,9 @@ public final class TileProxy: Sendable {
             defer { t[name] = target }
             return t[name]
         }
-        if let previous, previous.upstream != target?.upstream { cache.purge(deployment: name) }
+        if let previous, previous.upstream != target?.upstream || previous.deployment.upstreamCA != target?.deployment.upstreamCA {
+            cache.purge(deployment: name)
+        }
     }
 
     public func install(on router: inout Router) {
@@ -155,12 +185,16 @@ public final class TileProxy: Sendable {
             writer.respond(Problem(status: .badRequest, detail: "\(route.route) needs the query parameter '\(missing)'", errors: [issue]), extraFields: cors)
             return
         }
-        guard target.upstream.scheme == "http" else {
-            writer.respond(Problem(status: .badGateway, detail: "deployment '\(name)' has an https upstream; the tile proxy speaks plain http to upstreams"), extraFields: cors)
+        let endpoint: UpstreamEndpoint
+        switch target.endpoint {
+        case .success(let e): endpoint = e
+        case .failure(let error):
+            logger.error("upstream TLS unavailable", metadata: ["deployment": "\(name)", "upstream": "\(target.upstream)", "error": "\(error)"])
+            writer.respond(Problem(status: .badGateway, detail: "the https upstream of deployment '\(name)' cannot be verified: its CA bundle does not load (see corsd's log)"), extraFields: cors)
             return
         }
         let upstream = HTTPClientRequest(
-            endpoint: UpstreamEndpoint(host: target.upstream.host, port: target.upstream.port), method: request.method,
+            endpoint: endpoint, method: request.method,
             target: target.upstream.pathPrefix + "/" + route.path + (route.query.isEmpty ? "" : "?" + route.query),
             headerFields: ForwardingRules.upstreamFields(client: fields, remote: request.remoteAddress?.host ?? "unknown", target: target),
             timeouts: timeouts)

@@ -24,6 +24,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "JSON configuration file.") var config: String?
     @Option(help: "corsd's base URL, e.g. http://corsd.internal:8080.") var server: String?
     @Option(help: "File holding the agent token (scope agent:<deployment>).") var tokenFile: String?
+    @Option(help: "PEM CA certificates to verify an https:// server with (default: the system trust store).") var serverCa: String?
     @Option(help: "The deployment whose renders this host installs.") var deployment: String?
     @Option(help: "This host's name in reports (default: the machine's host name).") var host: String?
     @Option(name: .customLong("file"), help: "FORMAT=DEST: install the render FORMAT at DEST (mode 0644), in addition to the config file's.")
@@ -37,6 +38,7 @@ struct Agent: AsyncParsableCommand {
         do { settings = try config.map(AgentConfig.load) ?? AgentConfig() } catch { throw CLIError("\(config ?? ""): \(error)") }
         if let server { settings.server = server }
         if let tokenFile { settings.tokenFile = tokenFile }
+        if let serverCa { settings.serverCA = serverCa }
         if let deployment { settings.deployment = deployment }
         if let host { settings.host = host }
         if let reload { settings.reload = reload }
@@ -78,6 +80,7 @@ struct AgentConfig: Codable {
 
     var server: String?
     var tokenFile: String?
+    var serverCA: String?
     var deployment: String?
     var host: String?
     var reload: String?
@@ -87,6 +90,7 @@ struct AgentConfig: Codable {
     enum CodingKeys: String, CodingKey {
         case server, deployment, host, reload, wait, files
         case tokenFile = "token_file"
+        case serverCA = "server_ca"
     }
 
     init() {}
@@ -95,6 +99,7 @@ struct AgentConfig: Codable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         server = try c.decodeIfPresent(String.self, forKey: .server)
         tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
+        serverCA = try c.decodeIfPresent(String.self, forKey: .serverCA)
         deployment = try c.decodeIfPresent(String.self, forKey: .deployment)
         host = try c.decodeIfPresent(String.self, forKey: .host)
         reload = try c.decodeIfPresent(String.self, forKey: .reload)
@@ -106,7 +111,7 @@ struct AgentConfig: Codable {
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read the file") }
         // Unknown keys are refused (a typo must not silently drop a setting).
         guard case .success(.object(let top)) = JSONValue.parse(Array(data)) else { throw CLIError("not a JSON object") }
-        let known = Set(["server", "token_file", "deployment", "host", "reload", "wait", "files"])
+        let known = Set(["server", "token_file", "server_ca", "deployment", "host", "reload", "wait", "files"])
         if let unknown = top.keys.sorted().first(where: { !known.contains($0) }) { throw CLIError("unknown key '\(unknown)' (keys: \(known.sorted().joined(separator: ", ")))") }
         if case .array(let items)? = top["files"] {
             let fileKeys = Set(["format", "dest", "mode", "owner", "group", "check", "backup"])
@@ -139,8 +144,7 @@ struct AgentPlan {
         guard let tokenFile = c.tokenFile else { throw CLIError("no token file (--token-file or \"token_file\")") }
         guard let deployment = c.deployment, DeploymentValidator.isValidName(deployment) else { throw CLIError("no valid deployment (--deployment or \"deployment\")") }
         guard !c.files.isEmpty else { throw CLIError("no files to install (--file FORMAT=DEST or \"files\")") }
-        guard case .success(let url) = UpstreamURL.parse(server), url.scheme == "http" else { throw CLIError("server '\(server)' is not an http:// URL") }
-        client = ServerClient(url: url, token: try ServerClient.readToken(tokenFile))
+        client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, caFile: c.serverCA)
         self.deployment = deployment
         host = c.host ?? Self.machineHostName()
         reload = c.reload

@@ -39,12 +39,16 @@ struct Edge: AsyncParsableCommand {
     @Option(help: "Bytes of tile responses to cache (0 disables the cache).") var tileCacheBytes = 256 << 20
     @Option(help: "Also install this host's renders, as `corsd agent --config FILE` would (one corsd unit per host).")
     var agentConfig: String?
+    @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
+    var serverCa: String?
+    @OptionGroup var tls: TLSOptions
 
     func validate() throws {
         if deployments.isEmpty { throw ValidationError("name at least one --deployment") }
         for d in deployments where !DeploymentValidator.isValidName(d) { throw ValidationError("--deployment: '\(d)' is not a deployment name") }
         do { _ = try SocketAddress(listening: listen) } catch { throw ValidationError("--listen: \(error)") }
         if tileCacheBytes < 0 { throw ValidationError("--tile-cache-bytes must not be negative") }
+        if tls.tlsClientCa != nil { throw ValidationError("--tls-client-ca: an edge has no management API to protect with client certificates") }
     }
 
     func run() async throws {
@@ -52,9 +56,8 @@ struct Edge: AsyncParsableCommand {
         let metrics = CorsdMetrics.bootstrap()
         let logger = Logger(label: "corsd.edge")
         signal(SIGPIPE, SIG_IGN)
-        guard case .success(let url) = UpstreamURL.parse(server), url.scheme == "http" else { throw CLIError("--server: '\(server)' is not an http:// URL") }
-        let client: ServerClient
-        do { client = ServerClient(url: url, token: try ServerClient.readToken(tokenFile)) } catch { throw CLIError("--token-file: \(error)") }
+        let client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, caFile: serverCa)
+        let url = client.url
         do { try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true) } catch { throw CLIError("--state-dir: \(error)") }
 
         // The agent's configuration is checked before anything starts: a mistake is an error now.
@@ -76,6 +79,7 @@ struct Edge: AsyncParsableCommand {
         var configuration = HTTPServerConfiguration(address: try SocketAddress(listening: listen))
         configuration.rejection = Problem.rejection
         configuration.onExchangeEnd = { metrics.record($0) }
+        configuration.tls = try tls.context()
         let servers = Mutex<[HTTPServer]>([])
         metrics.install(on: &router) {
             let counts = servers.withLock { $0.map(\.connectionCounts) }.first ?? ConnectionCounts(open: 0, handling: 0)
@@ -86,6 +90,7 @@ struct Edge: AsyncParsableCommand {
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in routes.handle(request, writer) }
         servers.withLock { $0 = [server] }
         let signals = installShutdownSignals(logger: logger) { done in server.shutdown(completion: done) }
+            + [installTLSReload(configuration.tls, logger: logger)].compactMap { $0 }
         do { try server.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

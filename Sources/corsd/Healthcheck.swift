@@ -13,17 +13,21 @@ struct Healthcheck: AsyncParsableCommand {
     @Option(help: "URL to probe (default: http://ADDRESS/readyz, ADDRESS from CORSD_LISTEN or 127.0.0.1:8080; a wildcard host probes loopback).")
     var url: String?
 
+    @Option(help: "PEM CA certificates to verify an https:// --url with (default: the system trust store).")
+    var ca: String?
+
     @Option(help: "Seconds to wait for the answer.")
     var timeout = 5.0
 
     func run() async throws {
         let text = url ?? Self.defaultURL(listen: ProcessInfo.processInfo.environment["CORSD_LISTEN"])
-        guard case .success(let target) = UpstreamURL.parse(text), target.scheme == "http" else {
-            throw CLIError("--url: '\(text)' is not an http:// URL")
+        guard case .success(let target) = UpstreamURL.parse(text) else {
+            throw CLIError("--url: '\(text)' is not an http:// or https:// URL")
         }
+        let endpoint = try ServerClient.endpoint(target, caFile: ca)
         var fields = HTTPFields()
         fields[.hostField] = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
-        let request = HTTPClientRequest(endpoint: UpstreamEndpoint(host: target.host, port: target.port), method: .get,
+        let request = HTTPClientRequest(endpoint: endpoint, method: .get,
                                         target: target.pathPrefix.isEmpty ? "/readyz" : target.pathPrefix, headerFields: fields,
                                         timeouts: HTTPClientTimeouts(connect: timeout, header: timeout, total: timeout))
         do {

@@ -36,6 +36,8 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
+    @OptionGroup var tls: TLSOptions
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
@@ -113,6 +115,7 @@ struct Serve: AsyncParsableCommand {
         configuration.timeouts.idle = idleTimeout
         configuration.timeouts.write = writeTimeout
         configuration.shutdownGrace = shutdownGrace
+        configuration.tls = try tls.context()
         configuration.rejection = Problem.rejection
         configuration.onExchangeEnd = { exchange in
             metrics.record(exchange)
@@ -160,7 +163,8 @@ struct Serve: AsyncParsableCommand {
             DebugRoutes.install(on: &router)
             logger.warning("debug routes enabled")
         }
-        ManagementAPI(store: store, tokens: tokens, hosts: db.hosts(), tileCache: cache, watch: watch, logger: logger).install(on: &router)
+        ManagementAPI(store: store, tokens: tokens, hosts: db.hosts(), tileCache: cache, watch: watch,
+                      requireClientCertificate: tls.tlsClientCa != nil, logger: logger).install(on: &router)
         proxy.install(on: &router)
 
         // The servers' counts are read at scrape time; the servers exist only below.
@@ -231,6 +235,7 @@ struct Serve: AsyncParsableCommand {
         }
         usageTimer.resume()
         sources.append(usageTimer)
+        if let reload = installTLSReload(configuration.tls, logger: logger) { sources.append(reload) }
         logger.info("ready", metadata: ["version": "\(CorsdVersion.current)", "deployments": "\(stored.count)"])
         // Serves until a signal ends the process.
         defer { withExtendedLifetime(sources) {} }

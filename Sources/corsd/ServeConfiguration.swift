@@ -32,7 +32,8 @@ enum ServeConfiguration {
             Mirror(reflecting: value).children.flatMap { child -> [Option] in
                 guard let label = child.label, label.hasPrefix("_") else { return [] }
                 let type = String(describing: Swift.type(of: child.value))
-                if type.hasPrefix("OptionGroup<") { return walk(DatabaseOptions()) }
+                if type == "OptionGroup<DatabaseOptions>" { return walk(DatabaseOptions()) }
+                if type == "OptionGroup<TLSOptions>" { return walk(TLSOptions()) }
                 guard type.hasPrefix("Option<") || type.hasPrefix("Flag<") else { return [] }
                 return [Option(name: kebab(String(label.dropFirst())), isFlag: type.hasPrefix("Flag<"))]
             }

@@ -7,25 +7,22 @@ import ManagementAPI
 
 /// `--server` and its token, for commands that talk to a running corsd.
 struct ServerOptions: ParsableArguments {
-    @Option(help: "corsd's base URL, e.g. http://corsd.internal:8080.")
+    @Option(help: "corsd's base URL, e.g. https://corsd.internal:8443 or http://127.0.0.1:8080.")
     var server: String?
+
+    @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
+    var serverCa: String?
 
     @Option(help: "File holding the API token (default: the CORSD_TOKEN environment variable).")
     var tokenFile: String?
 
     func client() throws -> ServerClient? {
         guard let server else { return nil }
-        guard case .success(let url) = UpstreamURL.parse(server) else { throw CLIError("--server: '\(server)' is not an http:// URL such as http://127.0.0.1:8080") }
-        guard url.scheme == "http" else { throw CLIError("--server: corsd's client speaks plain http for now") }
-        let token: String
-        if let tokenFile {
-            token = try ServerClient.readToken(tokenFile)
-        } else if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty {
-            token = env
-        } else {
+        return try ServerClient(server: server, token: {
+            if let tokenFile { return try ServerClient.readToken(tokenFile) }
+            if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty { return env }
             throw CLIError("no token: pass --token-file or set CORSD_TOKEN")
-        }
-        return ServerClient(url: url, token: token)
+        }, caFile: serverCa)
     }
 }
 
@@ -41,11 +38,35 @@ struct ServerClient: Sendable {
 
     let url: UpstreamURL
     let token: String
+    private let endpoint: UpstreamEndpoint
     private let client = HTTPClient(maxConnectionsPerEndpoint: 2)
 
-    init(url: UpstreamURL, token: String) {
+    /// `server`: an http:// or https:// base URL; `caFile`: PEM CAs for https (default: the
+    /// system trust store).
+    init(server: String, token: () throws -> String, caFile: String?) throws {
+        guard case .success(let url) = UpstreamURL.parse(server) else {
+            throw CLIError("--server: '\(server)' is not an http:// or https:// URL such as https://corsd.internal:8443")
+        }
         self.url = url
-        self.token = token
+        endpoint = try Self.endpoint(url, caFile: caFile)
+        self.token = try token()
+    }
+
+    /// Where `url` lives; for https, verified against the PEM CAs in `caFile` or the system store.
+    static func endpoint(_ url: UpstreamURL, caFile: String?) throws -> UpstreamEndpoint {
+        guard url.scheme == "https" else {
+            if caFile != nil { throw CLIError("--server-ca is for https:// servers; \(url.serialized) is plain http") }
+            return UpstreamEndpoint(host: url.host, port: url.port)
+        }
+        do {
+            if let caFile {
+                guard let data = FileManager.default.contents(atPath: caFile) else { throw CLIError("cannot read \(caFile)") }
+                return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext(caBundlePEM: String(decoding: data, as: UTF8.self)))
+            }
+            return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext.system())
+        } catch {
+            throw CLIError("--server-ca: \(error)")
+        }
     }
 
     struct Reply {
@@ -69,7 +90,7 @@ struct ServerClient: Sendable {
         fields[.authorization] = "Bearer \(token)"
         fields[.hostField] = url.host.contains(":") ? "[\(url.host)]:\(url.port)" : "\(url.host):\(url.port)"
         if body != nil { fields[.contentType] = "application/json" }
-        let request = HTTPClientRequest(endpoint: UpstreamEndpoint(host: url.host, port: url.port), method: method,
+        let request = HTTPClientRequest(endpoint: endpoint, method: method,
                                         target: url.pathPrefix + ManagementAPI.prefix + path, headerFields: fields,
                                         body: Array((body ?? "").utf8), timeouts: timeouts)
         do {

@@ -23,6 +23,10 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     let deadline = Deadline()
     private let pool: ConnectionPool
     private var fd: Int32 = -1
+    /// Plain or TLS once connected.
+    private var transport = StreamTransport(fd: -1, tls: nil)
+    /// This connection's session went to the pool for the next connection to resume.
+    private var sessionOffered = false
     private var generation: UInt32 = 0
     private var phase = Phase.fresh
     private var parser = HTTPParser(mode: .response(requestMethod: .get), limits: .upstreamResponse)
@@ -110,14 +114,28 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         Socket.setNoDelay(fd)
         generation = loop.register(fd, handler: self)
         phase = .connecting
+        transport = StreamTransport(fd: fd, tls: nil)
         let rc = try? address.withSockaddr { Glibc.connect(fd, $0, $1) }
         if rc == 0 {
-            sendRequest()
+            connected()
         } else if errno == EINPROGRESS {
             loop.arm(fd, generation: generation, events: .writable)
         } else {
             fail(.connectFailed(SocketError.system("connect \(address)", errno).description), retryable: false)
         }
+    }
+
+    /// TCP is up: start TLS for an https endpoint (the handshake runs inside the first
+    /// writes and reads), then send.
+    private func connected() {
+        if let context = pool.endpoint.tls {
+            guard let tls = context.connect(fd: fd, host: pool.endpoint.host, session: pool.resumableSession) else {
+                fail(.tlsFailed("cannot start a TLS session"), retryable: false)
+                return
+            }
+            transport = StreamTransport(fd: fd, tls: tls)
+        }
+        sendRequest()
     }
 
     private func sendRequest() {
@@ -154,7 +172,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
                 fail(.connectFailed(SocketError.system("connect \(pool.endpoint)", error == 0 ? ECONNREFUSED : error).description), retryable: false)
                 return
             }
-            sendRequest()
+            connected()
         case .awaitingHead, .readingBody:
             if events.peerGone { inputClosed = true }
             if events.contains(.writable) || !outbound.isEmpty {
@@ -190,11 +208,21 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
 
     /// Returns false if the connection failed.
     private func flush() -> Bool {
-        if case .failed = outbound.flush(to: fd) {
-            fail(.connectionClosed, retryable: true)
+        if case .failed(let reason) = outbound.flush(to: transport) {
+            failIO(reason)
             return false
         }
         return true
+    }
+
+    /// A read or write failed: during the TLS handshake that is the upstream's certificate or
+    /// protocol (said as it is, never retried); after it, a closed connection (as over TCP).
+    private func failIO(_ reason: String) {
+        if let tls = transport.tls, !tls.handshakeDone {
+            fail(.tlsFailed(reason), retryable: false)
+        } else {
+            fail(.connectionClosed, retryable: true)
+        }
     }
 
     private func flushAndArm() {
@@ -203,34 +231,41 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     }
 
     private func arm() {
-        var events: EventMask = []
-        if !outbound.isEmpty { events.insert(.writable) }
-        if !paused { events.insert(.readable) }
+        if !paused && transport.hasBufferedInput {
+            // Input already inside OpenSSL: epoll would never report it.
+            queue.async { [self] in handleEvents(.readable) }
+            return
+        }
+        let events = transport.interest(read: !paused, write: !outbound.isEmpty)
         if !events.isEmpty { loop.arm(fd, generation: generation, events: events) }
     }
 
     private func readAndProcess() {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer in
-            while true {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n > 0 {
+            reading: while true {
+                switch transport.read(into: buffer) {
+                case .bytes(let n):
                     receivedAny = true
                     parser.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
-                    if n < buffer.count && !inputClosed { break }
-                    if parser.bufferedByteCount > 256 * 1024 { break }
-                } else if n == 0 {
+                    // A short read drained the socket (not so over TLS: one record per read).
+                    if n < buffer.count && !inputClosed && transport.tls == nil { break reading }
+                    if parser.bufferedByteCount > 256 * 1024 { break reading }
+                case .endOfStream:
                     inputClosed = true
-                    break
-                } else if errno == EINTR {
-                    continue
-                } else if errno == EAGAIN || errno == EWOULDBLOCK {
-                    break
-                } else {
+                    break reading
+                case .wouldBlock:
+                    break reading
+                case .failed(let reason):
+                    if let tls = transport.tls, !tls.handshakeDone {
+                        fail(.tlsFailed(reason), retryable: false)
+                        return
+                    }
                     inputClosed = true
-                    break
+                    break reading
                 }
             }
         }
+        guard phase != .closed else { return }
         process()
     }
 
@@ -277,6 +312,11 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
     private func complete(_ exchange: ClientExchange) {
         self.exchange = nil
         deadline.clear()
+        if let tls = transport.tls, !sessionOffered {
+            // By now a TLS 1.3 server's tickets have arrived: the next connection resumes.
+            sessionOffered = true
+            pool.offer(session: tls.session(), resumed: tls.sessionReused)
+        }
         // Back in the pool before the caller hears of it, so its next request can reuse it.
         if keepAlive && !inputClosed && parser.bufferedByteCount == 0 {
             phase = .idle
@@ -331,6 +371,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         deadline.clear()
         outbound.removeAll()
         if hadSocket {
+            transport.tls?.shutdown()
             loop.deregister(fd, generation: generation)
             Glibc.close(fd)
             fd = -1

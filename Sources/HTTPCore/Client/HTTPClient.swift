@@ -103,6 +103,11 @@ public final class HTTPClient: Sendable {
         pools.withLock { $0[endpoint] }?.counts.total ?? 0
     }
 
+    /// TLS connections to `endpoint` that resumed an earlier session.
+    public func connectionsResumed(to endpoint: UpstreamEndpoint) -> Int {
+        pools.withLock { $0[endpoint] }?.counts.resumed ?? 0
+    }
+
     /// Idle pooled connections to `endpoint`.
     public func idleConnectionCount(to endpoint: UpstreamEndpoint) -> Int {
         pools.withLock { $0[endpoint] }?.counts.idle ?? 0
@@ -198,6 +203,10 @@ final class ConnectionPool: @unchecked Sendable {
         var opened = 0
         /// Requests waiting for a connection, oldest first.
         var waiters = Deque<ClientExchange>()
+        /// The TLS session the next connection offers for resumption.
+        var session: TLSSession?
+        /// TLS connections that resumed a session (an abbreviated handshake).
+        var resumed = 0
         /// When the one pending waiter-expiry timer fires (0: none pending).
         var expiryAt: UInt64 = 0
     }
@@ -213,7 +222,18 @@ final class ConnectionPool: @unchecked Sendable {
         self.client = client
     }
 
-    var counts: (total: Int, idle: Int, opened: Int) { state.withLock { ($0.total, $0.idle.count, $0.opened) } }
+    var counts: (total: Int, idle: Int, opened: Int, resumed: Int) { state.withLock { ($0.total, $0.idle.count, $0.opened, $0.resumed) } }
+
+    /// The session a new TLS connection offers (the most recent one a server handed out).
+    var resumableSession: TLSSession? { state.withLock { $0.session } }
+
+    /// A TLS connection's first exchange ended: its session (if resumable) is the one to offer next.
+    func offer(session: TLSSession?, resumed: Bool) {
+        state.withLock { s in
+            if let session { s.session = session }
+            if resumed { s.resumed += 1 }
+        }
+    }
 
     /// Gives `exchange` a connection: an idle one, a new one, or a place in the queue.
     func lease(_ exchange: ClientExchange, forceNew: Bool) {

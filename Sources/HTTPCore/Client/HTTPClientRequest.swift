@@ -1,22 +1,26 @@
 import HTTPTypes
 
-/// Where an upstream lives. Only plain HTTP for now.
+/// Where an upstream lives: host, port, and for HTTPS the context that verifies it.
 public struct UpstreamEndpoint: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
+    /// HTTPS when set: the server's certificate is verified against this context's CAs and
+    /// must name `host` (SNI carries `host` when it is a name).
+    public var tls: TLSClientContext?
 
-    public init(host: String, port: Int) {
+    public init(host: String, port: Int, tls: TLSClientContext? = nil) {
         self.host = host
         self.port = port
+        self.tls = tls
     }
 
     /// The `Host` field value for requests to this endpoint.
     public var hostField: String {
         let h = host.contains(":") ? "[\(host)]" : host
-        return port == 80 ? h : "\(h):\(port)"
+        return port == (tls == nil ? 80 : 443) ? h : "\(h):\(port)"
     }
 
-    public var description: String { "http://\(hostField)" }
+    public var description: String { (tls == nil ? "http://" : "https://") + hostField }
 }
 
 /// Client timeouts, in seconds.
@@ -71,6 +75,9 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     case cancelled
     /// corsd's descriptor budget is spent: no new upstream connection now (503 at a gateway).
     case noDescriptors
+    /// The TLS handshake or a record failed: a certificate that did not verify (expired, for
+    /// another name, from an unknown CA), a protocol corsd refuses, a corrupt record.
+    case tlsFailed(String)
 
     public var description: String {
         switch self {
@@ -83,11 +90,12 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidResponse(let m): return "invalid response: \(m)"
         case .cancelled: return "cancelled"
         case .noDescriptors: return "no descriptor left in corsd's budget for another upstream connection"
+        case .tlsFailed(let m): return "TLS failed: \(m)"
         }
     }
 
     /// A bounded label for metrics: resolve, connect, timeout, closed, invalid, cancelled,
-    /// no_descriptors.
+    /// no_descriptors, tls.
     public var metricKind: String {
         switch self {
         case .resolveFailed: return "resolve"
@@ -97,6 +105,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
         case .invalidResponse: return "invalid"
         case .cancelled: return "cancelled"
         case .noDescriptors: return "no_descriptors"
+        case .tlsFailed: return "tls"
         }
     }
 

@@ -57,7 +57,7 @@ public final class HTTPServer: @unchecked Sendable {
         let listener = Listener(fd: fd, server: self)
         self.listener = listener
         listener.start()
-        logger.info("listening on \(SocketAddress(host: configuration.address.host, port: port))")
+        logger.info("listening on \(SocketAddress(host: configuration.address.host, port: port))\(configuration.tls == nil ? "" : " (TLS)")")
         return port
     }
 
@@ -187,7 +187,10 @@ final class Listener: EventHandler, @unchecked Sendable {
                 }
             }
             if server.atCapacity {
-                _ = Self.refusal.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                // Over TLS a plaintext answer would be noise: the client just sees the close.
+                if server.configuration.tls == nil {
+                    _ = Self.refusal.withUnsafeBytes { write(client, $0.baseAddress, $0.count) }
+                }
                 close(client)
                 continue
             }

@@ -27,6 +27,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var maxConnections: Int?
     /// How long graceful shutdown lets in-flight requests finish.
     public var shutdownGrace: Double = 10
+    /// Serve HTTPS with this certificate (nil: plain HTTP). The TLS handshake counts in the
+    /// header timeout.
+    public var tls: TLSServerContext?
     /// The body of the response to a request rejected before any handler saw it (a parse
     /// error, a timeout, a limit): plain text unless a layer above installs its own format.
     public var rejection: @Sendable (HTTPParseError) -> Rejection = { error in

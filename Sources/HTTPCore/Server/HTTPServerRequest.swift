@@ -7,6 +7,8 @@ public struct HTTPServerRequest: Sendable {
     public var version: HTTPVersion
     public var body: [UInt8]
     public var remoteAddress: SocketAddress?
+    /// Set when the request came over TLS.
+    public var tls: TLSConnectionInfo?
 
     public init(head: HTTPRequest, version: HTTPVersion = .http1_1, body: [UInt8] = [], remoteAddress: SocketAddress? = nil) {
         self.head = head
@@ -33,3 +35,17 @@ public struct HTTPServerRequest: Sendable {
 
 /// Answers one request. It may complete later and from any queue: the writer is thread-safe.
 public typealias HTTPHandler = @Sendable (HTTPServerRequest, HTTPResponseWriter) -> Void
+
+/// What a TLS connection established, for handlers.
+public struct TLSConnectionInfo: Sendable, Equatable {
+    /// "TLSv1.3", "TLSv1.2".
+    public var protocolName: String
+    /// The client certificate's subject (RFC 2253, e.g. `CN=ansible,O=Example Ops`), present
+    /// only when the client sent a certificate that verified against `--tls-client-ca`.
+    public var peerSubject: String?
+
+    public init(protocolName: String, peerSubject: String?) {
+        self.protocolName = protocolName
+        self.peerSubject = peerSubject
+    }
+}

@@ -33,6 +33,10 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     let queue: DispatchQueue
     let deadline = Deadline()
     private let fd: Int32
+    /// Reads and writes, through TLS when the listener has it.
+    private let transport: StreamTransport
+    /// The verified client certificate's subject, read once the handshake is done.
+    private var tlsInfo: TLSConnectionInfo?
     private var generation: UInt32 = 0
     private let server: HTTPServer
     private let remote: SocketAddress?
@@ -78,6 +82,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     init(fd: Int32, remote: SocketAddress?, server: HTTPServer, target: DispatchQueue) {
         self.fd = fd
+        self.transport = StreamTransport(fd: fd, tls: server.configuration.tls?.accept(fd: fd))
         self.remote = remote
         self.server = server
         self.queue = DispatchQueue(label: "corsd.conn", target: target)
@@ -90,6 +95,11 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     /// Called once after accept, on `queue`.
     func start(loop: EventLoop) {
         generation = loop.register(fd, handler: self)
+        if server.configuration.tls != nil && transport.tls == nil {
+            server.logger.error("cannot start a TLS session", metadata: ["peer": "\(remote?.description ?? "?")"])
+            close()
+            return
+        }
         Socket.setNoDelay(fd)
         deadline.set(after: server.configuration.timeouts.header)
         armed = .readable
@@ -134,6 +144,10 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     func handleDeadline() {
         switch phase {
+        case .idle where isFirstRequest && transport.tls?.handshakeDone == false:
+            // The handshake counts in the header timeout; there is no channel to answer on.
+            server.logger.debug("TLS handshake timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
+            close()
         case .idle where isFirstRequest, .readingHead:
             server.logger.debug("request head timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
             reject(HTTPParseError(.requestTimeout, "request head not received in time"))
@@ -163,25 +177,31 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 65536) { buffer in
             // Bounded per event for fairness; a sticky hang-up keeps us reading until EOF.
             for _ in 0..<8 {
-                let n = read(fd, buffer.baseAddress, buffer.count)
-                if n > 0 {
+                // Lingering discards raw bytes: after close_notify nothing needs decrypting.
+                let result = phase == .lingering ? StreamTransport(fd: fd, tls: nil).read(into: buffer) : transport.read(into: buffer)
+                switch result {
+                case .bytes(let n):
                     if phase == .lingering {
                         lingerDiscarded += n
                         if lingerDiscarded > 1 << 20 { inputClosed = true; return }
                     } else {
+                        noteHandshake()
                         parser.feed(UnsafeBufferPointer(rebasing: buffer[0..<n]))
                     }
-                    if n < buffer.count && !peerGone { return }
+                    // A short read drained the socket (not so over TLS: one record per read).
+                    if n < buffer.count && !peerGone && transport.tls == nil { return }
                     if parser.bufferedByteCount >= Self.maxBufferedInput { return }
-                } else if n == 0 {
+                case .endOfStream:
                     inputClosed = true
                     return
-                } else if errno == EINTR {
-                    continue
-                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                case .wouldBlock:
+                    noteHandshake()
                     return
-                } else {
-                    // ECONNRESET and friends: nothing more can be said to this peer.
+                case .failed(let reason):
+                    // ECONNRESET, a TLS alert or a bad record: nothing more can be said to this peer.
+                    if transport.tls != nil && tlsInfo == nil {
+                        server.logger.debug("TLS handshake failed", metadata: ["peer": "\(remote?.description ?? "?")", "reason": "\(reason)"])
+                    }
                     inputClosed = true
                     outbound.removeAll()
                     close()
@@ -242,6 +262,12 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         }
     }
 
+    /// Once the handshake is done: the protocol and the verified client certificate, for requests.
+    private func noteHandshake() {
+        guard tlsInfo == nil, let tls = transport.tls, tls.handshakeDone else { return }
+        tlsInfo = TLSConnectionInfo(protocolName: tls.protocolName, peerSubject: tls.peerSubject)
+    }
+
     private func dispatchRequest() {
         guard let head else { return }
         phase = .handling
@@ -250,7 +276,8 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         exchangeID &+= 1
         response = .notStarted
         if !head.keepAlive || server.isShuttingDown { closeAfterResponse = true }
-        let request = HTTPServerRequest(head: head.request, version: head.version, body: body, remoteAddress: remote)
+        var request = HTTPServerRequest(head: head.request, version: head.version, body: body, remoteAddress: remote)
+        request.tls = tlsInfo
         body = []
         beginExchange(method: head.request.method)
         server.dispatch(request, HTTPResponseWriter(connection: self, exchangeID: exchangeID))
@@ -317,7 +344,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     /// Writes what is queued; finishes the exchange once the response is fully out.
     private func flush() {
-        switch outbound.flush(to: fd) {
+        switch outbound.flush(to: transport) {
         case .failed:
             outbound.removeAll()
             close()
@@ -414,6 +441,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
             close()
             return
         }
+        transport.tls?.shutdown()
         shutdown(fd, Int32(SHUT_WR))
         phase = .lingering
         deadline.set(after: server.configuration.timeouts.linger)
@@ -425,6 +453,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
     func shutdownRequested() {
         switch phase {
         case .idle:
+            transport.tls?.shutdown()
             close()
         case .readingHead, .readingBody, .handling:
             closeAfterResponse = true
@@ -451,9 +480,13 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
 
     private func rearm() {
         guard phase != .closed, !inEvent else { return }
-        var events: EventMask = []
-        if !outbound.isEmpty { events.insert(.writable) }
-        if wantsInput || phase == .lingering { events.insert(.readable) }
+        let reading = wantsInput || phase == .lingering
+        if reading && phase != .lingering && transport.hasBufferedInput {
+            // OpenSSL already holds input that epoll cannot report: handle it now.
+            queue.async { [self] in handleEvents(.readable) }
+            return
+        }
+        let events = transport.interest(read: reading, write: !outbound.isEmpty)
         // While the handler works, still hear of a hang-up (arm() always adds it), but only
         // once: a hang-up stays signalled, and re-arming for it would spin.
         guard !events.isEmpty || !peerGone, armed != events else { return }

@@ -2,12 +2,13 @@
 import Glibc
 #endif
 
-/// Bytes queued for a non-blocking socket, written with `writev`.
+/// Bytes queued for a non-blocking socket, written with `writev` (or, over TLS, gathered into
+/// records of up to 16 KiB).
 struct OutboundBuffer {
     enum FlushResult {
         case flushed
         case blocked
-        case failed(Int32)
+        case failed(String)
     }
 
     private var buffers: [[UInt8]] = []
@@ -29,12 +30,56 @@ struct OutboundBuffer {
     }
 
     /// Writes until done or the socket would block.
-    mutating func flush(to fd: Int32) -> FlushResult {
+    mutating func flush(to transport: StreamTransport) -> FlushResult {
+        if let tls = transport.tls { return flush(to: tls) }
         while byteCount > 0 {
-            let n = Socket.writev(fd, buffers[...], firstOffset: firstOffset)
-            if n < 0 { return .failed(Int32(-n)) }
+            let n = Socket.writev(transport.fd, buffers[...], firstOffset: firstOffset)
+            if n < 0 { return .failed(SocketError.system("writev", Int32(-n)).description) }
             if n == 0 { return .blocked }
             consume(n)
+        }
+        buffers.removeAll(keepingCapacity: true)
+        return .flushed
+    }
+
+    /// One record at a time: a small head and its body go out as one record, not two. A write
+    /// that would block is repeated with the same length (OpenSSL's rule), and the bytes are
+    /// the same because nothing is consumed until written.
+    private mutating func flush(to tls: TLSStream) -> FlushResult {
+        while byteCount > 0 {
+            let length = tls.pendingWrite ?? min(byteCount, TLSStream.recordSize)
+            let first = buffers[0].count - firstOffset
+            let result: IOResult
+            if first >= length {
+                result = buffers[0].withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[firstOffset..<(firstOffset + length)])) }
+            } else {
+                result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { scratch in
+                    var filled = 0
+                    var offset = firstOffset
+                    for buffer in buffers where filled < length {
+                        let take = min(buffer.count - offset, length - filled)
+                        buffer.withUnsafeBufferPointer { source in
+                            _ = UnsafeMutableBufferPointer(rebasing: scratch[filled..<(filled + take)])
+                                .initialize(from: source[offset..<(offset + take)])
+                        }
+                        filled += take
+                        offset = 0
+                    }
+                    return tls.write(UnsafeRawBufferPointer(scratch))
+                }
+            }
+            switch result {
+            case .bytes(let n):
+                tls.pendingWrite = nil
+                consume(n)
+            case .wouldBlock:
+                tls.pendingWrite = length
+                return .blocked
+            case .endOfStream:
+                return .failed("connection closed")
+            case .failed(let reason):
+                return .failed(reason)
+            }
         }
         buffers.removeAll(keepingCapacity: true)
         return .flushed

@@ -1,0 +1,52 @@
+import ArgumentParser
+import Dispatch
+import HTTPCore
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--tls-cert`, `--tls-key` and `--tls-client-ca`: HTTPS on the listener, for `serve` and `edge`.
+struct TLSOptions: ParsableArguments {
+    @Option(help: "Serve HTTPS with this PEM certificate chain (leaf first, then intermediates). Re-read on SIGHUP.")
+    var tlsCert: String?
+
+    @Option(help: "The PEM private key of --tls-cert. Re-read on SIGHUP.")
+    var tlsKey: String?
+
+    @Option(help: "PEM CA certificates for client certificates (mTLS): the management API then requires a client certificate they verify, and records its subject with the audit actor. Tiles and health checks do not ask for one.")
+    var tlsClientCa: String?
+
+    func validate() throws {
+        if (tlsCert == nil) != (tlsKey == nil) { throw ValidationError("--tls-cert and --tls-key go together") }
+        if tlsClientCa != nil && tlsCert == nil { throw ValidationError("--tls-client-ca needs --tls-cert and --tls-key (client certificates are a TLS feature)") }
+    }
+
+    /// The server context, or nil for plain HTTP; a certificate or key OpenSSL refuses is an
+    /// error now, naming the option.
+    func context() throws -> TLSServerContext? {
+        guard let tlsCert, let tlsKey else { return nil }
+        do { return try TLSServerContext(certificatePath: tlsCert, keyPath: tlsKey, clientCAPath: tlsClientCa) } catch {
+            throw CLIError(error.description)
+        }
+    }
+}
+
+/// SIGHUP re-reads the certificate, key and client CA: new connections get them, open ones
+/// keep theirs. A file that does not load leaves the running certificate in place.
+func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> (any DispatchSourceProtocol)? {
+    guard let context else { return nil }
+    signal(SIGHUP, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "corsd.tls-reload"))
+    source.setEventHandler {
+        do {
+            try context.reload()
+            logger.notice("TLS certificate reloaded", metadata: ["cert": "\(context.certificatePath)", "key": "\(context.keyPath)"])
+        } catch {
+            logger.error("TLS certificate reload failed; still serving the previous one", metadata: ["error": "\(error)"])
+        }
+    }
+    source.resume()
+    return source
+}

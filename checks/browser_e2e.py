@@ -7,13 +7,20 @@ corsd (nginx + vips dzsave pyramid behind it, tilebed.py).
   not throw (it would if a single tile lacked CORS headers: the canvas would be tainted).
 - The same page on a foreign origin fails to open the image.
 - The allowed case again through `corsd edge`, mirroring the policy from that corsd.
+- And over HTTPS: the viewer page on an https origin, the tiles from a `corsd edge` serving TLS
+  (certificates from testpki.py). Chromium trusts exactly that certificate's key
+  (--ignore-certificate-errors-spki-list with its SPKI hash, and a profile of its own), nothing more.
 A screenshot of the allowed page is saved and its path printed. Loopback only.
 Usage: browser_e2e.py CORSD_BINARY ARTIFACT_DIR
 """
 import glob
+import http.client
+import base64
+import hashlib
 import http.server
 import os
 import shutil
+import ssl
 import sys
 import tempfile
 import threading
@@ -24,7 +31,10 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import testpki  # noqa: E402
 from tilebed import TileBed, free_port  # noqa: E402
+from cryptography import x509  # noqa: E402
+from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 binary, artifacts = sys.argv[1], sys.argv[2]
 os.makedirs(artifacts, exist_ok=True)
@@ -59,7 +69,7 @@ viewer.addHandler("update-viewport", function () {
 """
 
 
-def serve_page(dzi_url):
+def serve_page(dzi_url, tls=None):
     root = tempfile.mkdtemp(prefix="corsd-page-")
     shutil.copy(osd, os.path.join(root, "openseadragon.js"))
     with open(os.path.join(root, "index.html"), "w") as f:
@@ -67,13 +77,25 @@ def serve_page(dzi_url):
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=root, **k)  # noqa: E731
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    return server, f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
 
 
-def browser():
+def spki_hash(cert_path):
+    """base64(SHA-256(SubjectPublicKeyInfo)) of the first certificate in the file."""
+    cert = x509.load_pem_x509_certificate(open(cert_path, "rb").read())
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def browser(trusted_spki, profile):
     options = Options()
-    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=820,640"]:
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=820,640",
+                f"--user-data-dir={profile}", f"--ignore-certificate-errors-spki-list={trusted_spki}"]:
         options.add_argument(arg)
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
@@ -98,10 +120,14 @@ foreign_page, foreign_origin = serve_page(dzi)
 # The same viewer through `corsd edge` (policies mirrored from the corsd above).
 edge_port = free_port()
 edge_page, edge_origin = serve_page(f"http://127.0.0.1:{edge_port}/tiles/omero/ome_seadragon/deepzoom/get/1.dzi")
+# HTTPS: the page on an https origin, the tiles from an edge serving TLS, one certificate for both.
+pki = testpki.make(bed.dir)
+tls_edge_port = free_port()
+tls_page, tls_origin = serve_page(f"https://127.0.0.1:{tls_edge_port}/tiles/omero/ome_seadragon/deepzoom/get/1.dzi", tls=(pki["server"], pki["server_key"]))
 driver = None
 try:
-    bed.deployment("omero", allowed_origins=[allowed_origin, edge_origin])
-    driver = browser()
+    bed.deployment("omero", allowed_origins=[allowed_origin, edge_origin, tls_origin])
+    driver = browser(spki_hash(pki["server"]), os.path.join(bed.dir, "chromium-profile"))
 
     driver.get(allowed_origin + "/index.html")
     result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
@@ -133,6 +159,26 @@ try:
     print(f"through corsd edge, origin {edge_origin}: {result}")
     if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
         failures.append(f"through an edge: {result}")
+
+    bed.start_edge("browser-tls", ["omero"], token_file, port=tls_edge_port, extra=["--tls-cert", pki["server"], "--tls-key", pki["server_key"]])
+    trust = ssl.create_default_context(cafile=pki["ca"])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            c = http.client.HTTPSConnection("127.0.0.1", tls_edge_port, timeout=5, context=trust)
+            c.request("GET", "/readyz")
+            if c.getresponse().status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.05)
+    driver.get(tls_origin + "/index.html")
+    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
+    shot = os.path.abspath(os.path.join(artifacts, "browser-e2e-https.png"))
+    driver.save_screenshot(shot)
+    print(f"over HTTPS: page {tls_origin}, tiles from a TLS corsd edge: {result}")
+    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
+        failures.append(f"over HTTPS: {result}")
 finally:
     if driver:
         driver.quit()
@@ -140,6 +186,7 @@ finally:
     allowed_page.shutdown()
     foreign_page.shutdown()
     edge_page.shutdown()
+    tls_page.shutdown()
 
 print(f"browser e2e: {len(failures)} failures {failures}")
 sys.exit(1 if failures else 0)

@@ -6,7 +6,9 @@ Usage: abuse.py PORT MODE [COUNT]. Prints one summary line: mode, attempts, outc
 """
 import collections
 import concurrent.futures
+import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -120,6 +122,113 @@ def fd_reuse(_):
     return "closed"
 
 
+# --- TLS: handshake abuse against a listener serving TLS -----------------------------------
+
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the soak's self-signed certificate; what is tested is the server
+    return ctx
+
+
+def client_hello():
+    """The bytes of a real ClientHello, made with memory BIOs (nothing sent)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = tls_context().wrap_bio(incoming, outgoing, server_hostname="soak")
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def closed_by_server(s):
+    """"closed" when the server closes (or resets), "held-open" if it outlasts the socket timeout."""
+    try:
+        out = read_all(s)
+    except ConnectionResetError:
+        return "closed"
+    except socket.timeout:
+        return "held-open"
+    return "closed" if not out else ("alert" if out[:1] == b"\x15" else "unexpected")
+
+
+def tls_half_handshake(_):
+    """Half a ClientHello, then silence: the 2 s header timeout must close it."""
+    s = conn(timeout=10)
+    s.sendall(client_hello()[:40])
+    out = closed_by_server(s)
+    s.close()
+    return out
+
+
+def tls_garbage_hello(i):
+    """A handshake record of random bytes: refused (an alert or a close), never an HTTP answer."""
+    s = conn(timeout=10)
+    body = os.urandom(200 + i % 300)
+    s.sendall(b"\x16\x03\x01" + struct.pack("!H", len(body)) + body)
+    try:
+        out = read_all(s)
+    except ConnectionResetError:
+        out = b""
+    s.close()
+    return "alert" if out[:1] == b"\x15" else ("closed" if not out else "unexpected")
+
+
+def tls_reset_mid_handshake(_):
+    s = conn()
+    s.sendall(client_hello())
+    try:
+        s.recv(100)  # the ServerHello has started
+    except OSError:
+        pass
+    rst(s)
+    return "sent"
+
+
+def tls_full_then_rst(_):
+    s = tls_context().wrap_socket(conn(), server_hostname="soak")
+    s.sendall(REQ)
+    rst(s)
+    return "sent"
+
+
+def tls_handshake_flood(_):
+    """Complete handshakes and go: the per-connection cost a flood of them exacts."""
+    s = tls_context().wrap_socket(conn(), server_hostname="soak")
+    s.close()
+    return "handshake"
+
+
+def tls_trickle(_):
+    """Slowloris inside TLS: a finished handshake, then the head one byte every 100 ms."""
+    s = tls_context().wrap_socket(conn(timeout=10), server_hostname="soak")
+    try:
+        try:
+            for b in REQ[:-4]:
+                s.send(bytes([b]))
+                time.sleep(0.1)
+        except OSError:
+            pass
+        try:
+            return status_of(read_all(s))
+        except OSError as e:
+            return type(e).__name__
+    finally:
+        s.close()
+
+
+def tls_many_clients(_):
+    try:
+        s = tls_context().wrap_socket(conn(timeout=20), server_hostname="soak")
+        s.sendall(REQ)
+        out = read_all(s, 4096)
+        s.close()
+        return status_of(out)
+    except (OSError, ssl.SSLError) as e:
+        return type(e).__name__
+
+
 MODES = {
     "half_fin": (half_fin, 2000, 32),
     "half_rst": (half_rst, 2000, 32),
@@ -129,6 +238,13 @@ MODES = {
     "small_buffer_reset": (small_buffer_reset, 500, 16),
     "many_clients": (many_clients, 400, 400),
     "fd_reuse": (fd_reuse, 5000, 16),
+    "tls_half_handshake": (tls_half_handshake, 400, 200),
+    "tls_garbage_hello": (tls_garbage_hello, 2000, 32),
+    "tls_reset_mid_handshake": (tls_reset_mid_handshake, 2000, 32),
+    "tls_full_then_rst": (tls_full_then_rst, 2000, 32),
+    "tls_handshake_flood": (tls_handshake_flood, 5000, 32),
+    "tls_trickle": (tls_trickle, 60, 60),
+    "tls_many_clients": (tls_many_clients, 400, 400),
 }
 
 if __name__ == "__main__":

@@ -298,6 +298,41 @@ def mtls(binary, work, pki):
         check(refused, "mTLS: a client certificate from another CA is refused in the handshake")
         s, h, _ = corsd.request("GET", "/tiles/viaclientcert" + DZI, headers={"Origin": VIEWER})
         check(s == 502 and h.get("access-control-allow-origin") == VIEWER, "mTLS: tiles need no client certificate (a viewer has none)")
+        # Agents and edges present a client certificate to an mTLS centre.
+        s, b = corsd.api("POST", "/tokens", {"name": "agent-mtls", "scope": "agent:viaclientcert"}, ctx=with_cert)
+        token_file = os.path.join(work, "agent-mtls.token")
+        with open(token_file, "w") as f:
+            f.write(b["secret"] + "\n")
+        dest = os.path.join(work, "mtls-host", "limits.conf")
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        base = [binary, "agent", "--once", "--server", f"https://127.0.0.1:{corsd.port}", "--server-ca", pki["ca"], "--token-file", token_file,
+                "--deployment", "viaclientcert", "--host", "mtls-host", "--file", f"limits.conf={dest}"]
+        r = subprocess.run(base, capture_output=True, text=True, timeout=60)
+        check(r.returncode == 1 and "client certificate" in r.stderr, "mTLS: an agent without a client certificate is refused (401, said)")
+        r = subprocess.run(base + ["--client-cert", pki["client"], "--client-key", pki["client_key"]], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 2 and os.path.exists(dest), f"mTLS: an agent with --client-cert installs its files (exit {r.returncode})")
+        edge_port = free_port()
+        edge = subprocess.Popen([binary, "edge", "--server", f"https://127.0.0.1:{corsd.port}", "--server-ca", pki["ca"],
+                                 "--client-cert", pki["client"], "--client-key", pki["client_key"], "--token-file", token_file,
+                                 "--deployment", "viaclientcert", "--listen", f"127.0.0.1:{edge_port}", "--state-dir", os.path.join(work, "edge-state"),
+                                 "--tls-cert", pki["server"], "--tls-key", pki["server_key"]], stderr=subprocess.DEVNULL)
+        try:
+            wait_port(edge_port)
+            deadline, s = time.monotonic() + 20, 0
+            while time.monotonic() < deadline:
+                c = http.client.HTTPSConnection("127.0.0.1", edge_port, timeout=5, context=corsd.context())
+                c.request("GET", "/tiles/viaclientcert" + DZI, headers={"Origin": VIEWER})
+                r = c.getresponse()
+                s, allow = r.status, r.getheader("Access-Control-Allow-Origin")
+                r.read()
+                c.close()
+                if s != 503 and s != 404:
+                    break
+                time.sleep(0.1)
+            check(s == 502 and allow == VIEWER, f"mTLS: an edge mirrors over https with its client certificate and serves tiles over TLS ({s})")
+        finally:
+            edge.terminate()
+            edge.wait(timeout=15)
     finally:
         corsd.stop()
 

@@ -120,7 +120,7 @@ fail:
     return NULL;
 }
 
-SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, char *err, size_t errlen) {
+SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cert, const char *key, char *err, size_t errlen) {
     ERR_clear_error();
     SSL_CTX *ctx = new_ctx(TLS_client_method());
     if (!ctx) {
@@ -151,6 +151,16 @@ SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, char *err, size
     } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
         fail_into(err, errlen, "cannot load the system trust store");
         goto fail;
+    }
+    if (cert && key) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+            fail_into(err, errlen, "cannot load the client certificate");
+            goto fail;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            fail_into(err, errlen, "cannot load the client key, or it does not match the client certificate");
+            goto fail;
+        }
     }
     ERR_clear_error();
     return ctx;

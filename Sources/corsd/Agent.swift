@@ -25,6 +25,8 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "corsd's base URL, e.g. http://corsd.internal:8080.") var server: String?
     @Option(help: "File holding the agent token (scope agent:<deployment>).") var tokenFile: String?
     @Option(help: "PEM CA certificates to verify an https:// server with (default: the system trust store).") var serverCa: String?
+    @Option(help: "PEM client certificate (chain) for a server that requires one (mTLS); with --client-key.") var clientCert: String?
+    @Option(help: "The PEM private key of --client-cert.") var clientKey: String?
     @Option(help: "The deployment whose renders this host installs.") var deployment: String?
     @Option(help: "This host's name in reports (default: the machine's host name).") var host: String?
     @Option(name: .customLong("file"), help: "FORMAT=DEST: install the render FORMAT at DEST (mode 0644), in addition to the config file's.")
@@ -39,6 +41,8 @@ struct Agent: AsyncParsableCommand {
         if let server { settings.server = server }
         if let tokenFile { settings.tokenFile = tokenFile }
         if let serverCa { settings.serverCA = serverCa }
+        if let clientCert { settings.clientCert = clientCert }
+        if let clientKey { settings.clientKey = clientKey }
         if let deployment { settings.deployment = deployment }
         if let host { settings.host = host }
         if let reload { settings.reload = reload }
@@ -81,6 +85,8 @@ struct AgentConfig: Codable {
     var server: String?
     var tokenFile: String?
     var serverCA: String?
+    var clientCert: String?
+    var clientKey: String?
     var deployment: String?
     var host: String?
     var reload: String?
@@ -91,6 +97,8 @@ struct AgentConfig: Codable {
         case server, deployment, host, reload, wait, files
         case tokenFile = "token_file"
         case serverCA = "server_ca"
+        case clientCert = "client_cert"
+        case clientKey = "client_key"
     }
 
     init() {}
@@ -100,6 +108,8 @@ struct AgentConfig: Codable {
         server = try c.decodeIfPresent(String.self, forKey: .server)
         tokenFile = try c.decodeIfPresent(String.self, forKey: .tokenFile)
         serverCA = try c.decodeIfPresent(String.self, forKey: .serverCA)
+        clientCert = try c.decodeIfPresent(String.self, forKey: .clientCert)
+        clientKey = try c.decodeIfPresent(String.self, forKey: .clientKey)
         deployment = try c.decodeIfPresent(String.self, forKey: .deployment)
         host = try c.decodeIfPresent(String.self, forKey: .host)
         reload = try c.decodeIfPresent(String.self, forKey: .reload)
@@ -111,7 +121,7 @@ struct AgentConfig: Codable {
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read the file") }
         // Unknown keys are refused (a typo must not silently drop a setting).
         guard case .success(.object(let top)) = JSONValue.parse(Array(data)) else { throw CLIError("not a JSON object") }
-        let known = Set(["server", "token_file", "server_ca", "deployment", "host", "reload", "wait", "files"])
+        let known = Set(["server", "token_file", "server_ca", "client_cert", "client_key", "deployment", "host", "reload", "wait", "files"])
         if let unknown = top.keys.sorted().first(where: { !known.contains($0) }) { throw CLIError("unknown key '\(unknown)' (keys: \(known.sorted().joined(separator: ", ")))") }
         if case .array(let items)? = top["files"] {
             let fileKeys = Set(["format", "dest", "mode", "owner", "group", "check", "backup"])
@@ -144,7 +154,7 @@ struct AgentPlan {
         guard let tokenFile = c.tokenFile else { throw CLIError("no token file (--token-file or \"token_file\")") }
         guard let deployment = c.deployment, DeploymentValidator.isValidName(deployment) else { throw CLIError("no valid deployment (--deployment or \"deployment\")") }
         guard !c.files.isEmpty else { throw CLIError("no files to install (--file FORMAT=DEST or \"files\")") }
-        client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, caFile: c.serverCA)
+        client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, tls: ServerTLS(caFile: c.serverCA, clientCertificate: c.clientCert, clientKey: c.clientKey))
         self.deployment = deployment
         host = c.host ?? Self.machineHostName()
         reload = c.reload

@@ -41,6 +41,10 @@ struct Edge: AsyncParsableCommand {
     var agentConfig: String?
     @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
     var serverCa: String?
+    @Option(help: "PEM client certificate (chain) for a centre that requires one (mTLS); with --client-key.")
+    var clientCert: String?
+    @Option(help: "The PEM private key of --client-cert.")
+    var clientKey: String?
     @OptionGroup var tls: TLSOptions
 
     func validate() throws {
@@ -56,7 +60,7 @@ struct Edge: AsyncParsableCommand {
         let metrics = CorsdMetrics.bootstrap()
         let logger = Logger(label: "corsd.edge")
         signal(SIGPIPE, SIG_IGN)
-        let client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, caFile: serverCa)
+        let client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, tls: ServerTLS(caFile: serverCa, clientCertificate: clientCert, clientKey: clientKey))
         let url = client.url
         do { try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true) } catch { throw CLIError("--state-dir: \(error)") }
 

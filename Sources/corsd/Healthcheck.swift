@@ -24,7 +24,7 @@ struct Healthcheck: AsyncParsableCommand {
         guard case .success(let target) = UpstreamURL.parse(text) else {
             throw CLIError("--url: '\(text)' is not an http:// or https:// URL")
         }
-        let endpoint = try ServerClient.endpoint(target, caFile: ca)
+        let endpoint = try ServerTLS(caFile: ca).endpoint(target)
         var fields = HTTPFields()
         fields[.hostField] = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
         let request = HTTPClientRequest(endpoint: endpoint, method: .get,

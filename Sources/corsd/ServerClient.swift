@@ -13,6 +13,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
     var serverCa: String?
 
+    @Option(help: "PEM client certificate (chain) to present to a server that requires one (mTLS); with --client-key.")
+    var clientCert: String?
+
+    @Option(help: "The PEM private key of --client-cert.")
+    var clientKey: String?
+
     @Option(help: "File holding the API token (default: the CORSD_TOKEN environment variable).")
     var tokenFile: String?
 
@@ -22,7 +28,7 @@ struct ServerOptions: ParsableArguments {
             if let tokenFile { return try ServerClient.readToken(tokenFile) }
             if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty { return env }
             throw CLIError("no token: pass --token-file or set CORSD_TOKEN")
-        }, caFile: serverCa)
+        }, tls: ServerTLS(caFile: serverCa, clientCertificate: clientCert, clientKey: clientKey))
     }
 }
 
@@ -41,32 +47,15 @@ struct ServerClient: Sendable {
     private let endpoint: UpstreamEndpoint
     private let client = HTTPClient(maxConnectionsPerEndpoint: 2)
 
-    /// `server`: an http:// or https:// base URL; `caFile`: PEM CAs for https (default: the
-    /// system trust store).
-    init(server: String, token: () throws -> String, caFile: String?) throws {
+    /// `server`: an http:// or https:// base URL; `tls`: how an https one is verified and
+    /// whether a client certificate is presented.
+    init(server: String, token: () throws -> String, tls: ServerTLS) throws {
         guard case .success(let url) = UpstreamURL.parse(server) else {
             throw CLIError("--server: '\(server)' is not an http:// or https:// URL such as https://corsd.internal:8443")
         }
         self.url = url
-        endpoint = try Self.endpoint(url, caFile: caFile)
+        endpoint = try tls.endpoint(url)
         self.token = try token()
-    }
-
-    /// Where `url` lives; for https, verified against the PEM CAs in `caFile` or the system store.
-    static func endpoint(_ url: UpstreamURL, caFile: String?) throws -> UpstreamEndpoint {
-        guard url.scheme == "https" else {
-            if caFile != nil { throw CLIError("--server-ca is for https:// servers; \(url.serialized) is plain http") }
-            return UpstreamEndpoint(host: url.host, port: url.port)
-        }
-        do {
-            if let caFile {
-                guard let data = FileManager.default.contents(atPath: caFile) else { throw CLIError("cannot read \(caFile)") }
-                return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext(caBundlePEM: String(decoding: data, as: UTF8.self)))
-            }
-            return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext.system())
-        } catch {
-            throw CLIError("--server-ca: \(error)")
-        }
     }
 
     struct Reply {
@@ -112,6 +101,37 @@ struct ServerClient: Sendable {
             case .success(let v): return v.deployment
             case .failure(let f): throw CLIError("the server sent an invalid deployment: \(f)")
             }
+        }
+    }
+}
+
+/// How corsd's client meets an https:// corsd: the CAs that verify it (default: the system
+/// trust store) and an optional client certificate for a centre that requires one (mTLS).
+struct ServerTLS {
+    var caFile: String?
+    var clientCertificate: String?
+    var clientKey: String?
+
+    /// Where `url` lives; for https, with the context these settings make.
+    func endpoint(_ url: UpstreamURL) throws -> UpstreamEndpoint {
+        if (clientCertificate == nil) != (clientKey == nil) { throw CLIError("--client-cert and --client-key go together") }
+        guard url.scheme == "https" else {
+            if caFile != nil || clientCertificate != nil {
+                throw CLIError("--server-ca and --client-cert are for https:// servers; \(url.serialized) is plain http")
+            }
+            return UpstreamEndpoint(host: url.host, port: url.port)
+        }
+        var pem: String?
+        if let caFile {
+            guard let data = FileManager.default.contents(atPath: caFile) else { throw CLIError("--server-ca: cannot read \(caFile)") }
+            pem = String(decoding: data, as: UTF8.self)
+        }
+        do {
+            let context = try pem == nil && clientCertificate == nil ? TLSClientContext.system()
+                : TLSClientContext(caBundlePEM: pem, clientCertificate: clientCertificate.flatMap { c in clientKey.map { (c, $0) } })
+            return UpstreamEndpoint(host: url.host, port: url.port, tls: context)
+        } catch {
+            throw CLIError("TLS to \(url.serialized): \(error)")
         }
     }
 }

@@ -44,8 +44,9 @@ static const long corsd_TLS_FAILED = -3;
 /// err on failure.
 struct ssl_ctx_st *corsd_tls_server_ctx(const char *cert, const char *key, const char *client_ca, char *err, size_t errlen);
 /// A client context verifying peers against the CA bundle in ca_pem (PEM text, ca_len bytes)
-/// or, when ca_pem is NULL, the system trust store.
-struct ssl_ctx_st *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, char *err, size_t errlen);
+/// or, when ca_pem is NULL, the system trust store; with cert and key (PEM files), it presents
+/// that client certificate to servers that ask (mTLS).
+struct ssl_ctx_st *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cert, const char *key, char *err, size_t errlen);
 void corsd_tls_ctx_free(struct ssl_ctx_st *ctx);
 
 struct ssl_st *corsd_tls_server_new(struct ssl_ctx_st *ctx, int fd);

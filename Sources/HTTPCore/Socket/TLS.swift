@@ -68,18 +68,24 @@ public final class TLSClientContext: Sendable, Hashable {
     }
     private static let systemContext = Result { () throws(TLSError) -> TLSClientContext in try TLSClientContext(caBundlePEM: nil) }
 
-    /// `caBundlePEM`: one or more PEM certificates to trust instead of the system store.
-    public init(caBundlePEM: String?) throws(TLSError) {
+    /// `caBundlePEM`: one or more PEM certificates to trust instead of the system store;
+    /// `clientCertificate`: PEM files (chain, key) of a certificate to present when a server
+    /// asks for one (a centre with `--tls-client-ca`).
+    public init(caBundlePEM: String?, clientCertificate: (certificatePath: String, keyPath: String)? = nil) throws(TLSError) {
+        let cert = clientCertificate?.certificatePath
+        let key = clientCertificate?.keyPath
         if let pem = caBundlePEM {
             var bytes = Array(pem.utf8)
             let count = bytes.count
             context = OpaqueContext(try makeContext { message, length in
                 bytes.withUnsafeMutableBufferPointer { b in
-                    b.baseAddress.flatMap { p in p.withMemoryRebound(to: CChar.self, capacity: count) { corsd_tls_client_ctx($0, count, message, length) } }
+                    b.baseAddress.flatMap { p in
+                        p.withMemoryRebound(to: CChar.self, capacity: count) { corsd_tls_client_ctx($0, count, cert, key, message, length) }
+                    }
                 }
             })
         } else {
-            context = OpaqueContext(try makeContext { corsd_tls_client_ctx(nil, 0, $0, $1) })
+            context = OpaqueContext(try makeContext { corsd_tls_client_ctx(nil, 0, cert, key, $0, $1) })
         }
     }
 

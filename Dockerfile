@@ -1,6 +1,6 @@
 # Build: the Swift toolchain image compiles a static-stdlib release binary.
 FROM swift:6.3-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libsqlite3-dev libssl-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
 COPY Sources ./Sources
@@ -10,7 +10,8 @@ COPY migrations ./migrations
 RUN swift build -c release --product corsd --static-swift-stdlib \
  && install -D "$(swift build -c release --show-bin-path)/corsd" /out/corsd
 
-# Run: slim Debian with SQLite, a non-root user and a volume for the database.
+# Run: slim Debian with SQLite, OpenSSL 3 (TLS) and the CA store (https upstreams), a non-root
+# user and a volume for the database.
 FROM debian:bookworm-slim
 ARG VERSION=0.6.0
 ARG REVISION=unknown
@@ -21,7 +22,7 @@ LABEL org.opencontainers.image.title="corsd" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.documentation="README.md and docs/operations.md in the source tree"
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libsqlite3-0 ca-certificates \
+ && apt-get install -y --no-install-recommends libsqlite3-0 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /var/lib/corsd --create-home corsd
 COPY --from=build /out/corsd /usr/local/bin/corsd
@@ -38,6 +39,7 @@ ENV CORSD_LISTEN=0.0.0.0:8080 \
 # `docker stop` sends SIGTERM and kills after 10 s: the 8 s grace drains in-flight requests first.
 STOPSIGNAL SIGTERM
 # corsd's own probe of /readyz (database answers, migrations current): no curl in the image.
+# With TLS (CORSD_TLS_CERT/CORSD_TLS_KEY), override it with an https --url and --ca.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["/usr/local/bin/corsd", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"]
 ENTRYPOINT ["/usr/local/bin/corsd"]
 CMD ["serve"]

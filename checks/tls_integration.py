@@ -337,6 +337,26 @@ def mtls(binary, work, pki):
         corsd.stop()
 
 
+def sighup_without_tls(binary, work):
+    """`systemctl reload` on a corsd without TLS must not end it (SIGHUP's default action)."""
+    port = free_port()
+    proc = subprocess.Popen([binary, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(work, "plain.sqlite")],
+                            env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, stderr=subprocess.PIPE, text=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    wait_port(port)
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not any("nothing to reload" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/healthz")
+    alive = c.getresponse().status == 200
+    check(alive and proc.poll() is None and any("nothing to reload" in line for line in lines), "SIGHUP to a corsd without TLS: logged, still serving")
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
 def main():
     binary = os.path.abspath(sys.argv[1])
     work = tempfile.mkdtemp(prefix="corsd-tls-")
@@ -349,6 +369,7 @@ def main():
         agent_over_https(binary, corsd, work)
         reload_under_load(corsd, pki)
         mtls(binary, work, pki)
+        sighup_without_tls(binary, work)
     finally:
         corsd.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -41,7 +41,8 @@ static void record_failure(SSL *ssl, int code, const char *fallback) {
 const char *corsd_tls_failure(void) { return failure; }
 
 static void fail_into(char *err, size_t errlen, const char *what) {
-    unsigned long e = ERR_peek_last_error();
+    /* The first error queued is the cause ("no start line"); later ones wrap it ("PEM lib"). */
+    unsigned long e = ERR_peek_error();
     char reason[256] = "";
     if (e != 0) ERR_error_string_n(e, reason, sizeof reason);
     snprintf(err, errlen, "%s%s%s", what, e ? ": " : "", reason);

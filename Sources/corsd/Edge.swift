@@ -94,7 +94,7 @@ struct Edge: AsyncParsableCommand {
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in routes.handle(request, writer) }
         servers.withLock { $0 = [server] }
         let signals = installShutdownSignals(logger: logger) { done in server.shutdown(completion: done) }
-            + [installTLSReload(configuration.tls, logger: logger)].compactMap { $0 }
+            + [installTLSReload(configuration.tls, logger: logger)]
         do { try server.start() } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

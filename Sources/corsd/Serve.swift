@@ -206,8 +206,9 @@ struct Serve: AsyncParsableCommand {
                 }
             }
         }
+        sources.append(installTLSReload(configuration.tls, logger: logger))
         // Signal handling is in place before the port is announced, so a SIGTERM sent as soon
-        // as "listening on" appears is never lost.
+        // as "listening on" appears is never lost (nor a SIGHUP taken for the default: exit).
         do {
             try server.start()  // first: its "listening on" line is the main port
             try metricsServer?.start()
@@ -235,7 +236,6 @@ struct Serve: AsyncParsableCommand {
         }
         usageTimer.resume()
         sources.append(usageTimer)
-        if let reload = installTLSReload(configuration.tls, logger: logger) { sources.append(reload) }
         logger.info("ready", metadata: ["version": "\(CorsdVersion.current)", "deployments": "\(stored.count)"])
         // Serves until a signal ends the process.
         defer { withExtendedLifetime(sources) {} }

@@ -34,12 +34,16 @@ struct TLSOptions: ParsableArguments {
 }
 
 /// SIGHUP re-reads the certificate, key and client CA: new connections get them, open ones
-/// keep theirs. A file that does not load leaves the running certificate in place.
-func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> (any DispatchSourceProtocol)? {
-    guard let context else { return nil }
+/// keep theirs. A file that does not load leaves the running certificate in place. Without
+/// TLS, SIGHUP is logged and ignored (never the default action, which would end the process).
+func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> any DispatchSourceProtocol {
     signal(SIGHUP, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "corsd.tls-reload"))
     source.setEventHandler {
+        guard let context else {
+            logger.notice("SIGHUP: nothing to reload (no --tls-cert); policy changes apply live without one")
+            return
+        }
         do {
             try context.reload()
             logger.notice("TLS certificate reloaded", metadata: ["cert": "\(context.certificatePath)", "key": "\(context.keyPath)"])

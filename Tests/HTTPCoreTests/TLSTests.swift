@@ -43,6 +43,7 @@ final class TLSTests: XCTestCase {
     private func pem(_ name: String) throws -> String { try String(contentsOfFile: "\(dir)/\(name).pem", encoding: .utf8) }
 
     override func setUpWithError() throws {
+        signal(SIGPIPE, SIG_IGN)  // a test's write to a connection the server closed must fail, not end the run
         try makePKI()
         context = try TLSServerContext(certificatePath: "\(dir)/leaf.pem", keyPath: "\(dir)/leaf.key", clientCAPath: "\(dir)/ca.pem")
         var configuration = HTTPServerConfiguration(address: try SocketAddress(parsing: "127.0.0.1:0"))
@@ -148,6 +149,37 @@ final class TLSTests: XCTestCase {
         try sh("printf 'GET /who HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client -quiet -connect 127.0.0.1:\(port) -CAfile ca.pem -cert client.pem -key client.key > \(out) 2>/dev/null")
         let text = try String(contentsOfFile: out, encoding: .utf8)
         XCTAssertTrue(text.hasSuffix("/who TLSv1.3 CN=ansible,O=Example Ops"), text)
+    }
+
+    func testPipelinedRequestsInSmallRecordsAllGetAnswers() throws {
+        // 100 pipelined requests, one TLS record each, written before reading anything: the
+        // server's OpenSSL reads them ahead in one go and the server parses 8 reads per event,
+        // so after the first event the rest sit inside OpenSSL with the socket empty. Relying
+        // on epoll alone, the connection stalls after 8 answers (it did, before
+        // `hasBufferedInput`). The client is corsd's own TLS session on a blocking socket.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { Glibc.close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        try SocketAddress(host: "127.0.0.1", port: port).withSockaddr { XCTAssertEqual(Glibc.connect(fd, $0, $1), 0) }
+        let tls = try XCTUnwrap(TLSClientContext(caBundlePEM: try pem("ca")).connect(fd: fd, host: "127.0.0.1", session: nil))
+        for i in 0..<100 {
+            let request = Array("GET /r\(i) HTTP/1.1\r\nHost: x\r\n\(i == 99 ? "Connection: close\r\n" : "")\r\n".utf8)
+            guard case .bytes(request.count) = request.withUnsafeBytes({ tls.write($0) }) else { return XCTFail("write \(i) failed") }
+        }
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        reading: while true {
+            switch buffer.withUnsafeMutableBufferPointer({ tls.read(into: $0) }) {
+            case .bytes(let n): received += buffer[0..<n]
+            case .endOfStream: break reading
+            case .wouldBlock, .failed: break reading  // a receive timeout: the server stalled
+            }
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        XCTAssertEqual(text.components(separatedBy: "HTTP/1.1 200 OK").count - 1, 100, "answers before the stream ended")
+        XCTAssertTrue(text.hasSuffix("/r99 TLSv1.3 -"), String(text.suffix(100)))
     }
 
     /// What the server sent before closing (a reset counts as closing); throws if it kept

@@ -6,8 +6,10 @@ neither, what OMERO.web sends; expires: `expires 1h`), nginx as a CORS proxy in 
 (`map`, `always` headers, upstream keepalive), nginx with `proxy_cache`, nginx answering
 preflights with `return 204`, a Django + django-cors-headers app under gunicorn, and corsd with
 a deployment per upstream (`plain`, `noval` without a cache policy, `noval-ttl` with one,
-`expires` cached by the upstream's max-age). Drives each pair with wrk in interleaved rounds
-and writes bench/proxy/RESULTS.md. Every process is stopped at the end; every load is bounded.
+`expires` cached by the upstream's max-age); for TLS, nginx and a second corsd serving HTTPS
+with the same self-signed ECDSA P-256 certificate in front of the no-validator upstream (kept-
+alive connections, and a new connection per request). Drives each pair with wrk in interleaved
+rounds and writes bench/proxy/RESULTS.md. Every process is stopped at the end; every load is bounded.
 
 Usage: harness.py CORSD_BINARY DJANGO_VENV_BIN [--seconds S] [--rounds N] [--soak S] [--smoke]
 """
@@ -21,6 +23,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -89,7 +92,11 @@ class Bed:
         return proc
 
     def start_nginx(self):
-        for name in ["plain", "noval", "expires", "cors_plain", "cors_noval", "cors_expires", "cache", "preflight"]:
+        self.cert, self.key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                        "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", self.key, "-out", self.cert],
+                       check=True, capture_output=True)
+        for name in ["plain", "noval", "expires", "cors_plain", "cors_noval", "cors_expires", "cache", "preflight", "tls_noval"]:
             self.ports[name] = free_port()
         p = self.ports
         www = os.path.join(self.dir, "www")
@@ -124,6 +131,9 @@ http {{
     server {{ listen 127.0.0.1:{p['cors_plain']}; location /tiles/plain/ {{ {cors} {proxy} proxy_pass http://plain/; }} }}
     server {{ listen 127.0.0.1:{p['cors_noval']}; location /tiles/noval/ {{ {cors} {proxy} proxy_pass http://noval/; }} }}
     server {{ listen 127.0.0.1:{p['cors_expires']}; location /tiles/expires/ {{ {cors} {proxy} proxy_pass http://expires/; }} }}
+    server {{ listen 127.0.0.1:{p['tls_noval']} ssl; ssl_certificate {self.cert}; ssl_certificate_key {self.key};
+        ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on; ssl_session_cache shared:SSL:10m;
+        location /tiles/noval/ {{ {cors} {proxy} proxy_pass http://noval/; }} }}
     server {{ listen 127.0.0.1:{p['cache']}; location /tiles/expires/ {{ {cors} {proxy}
         proxy_cache tiles; proxy_cache_valid 200 1h; proxy_pass http://expires/; }} }}
     server {{ listen 127.0.0.1:{p['preflight']}; location /tiles/ {{
@@ -144,25 +154,35 @@ http {{
         for name in self.ports:
             wait_port(self.ports[name])
 
-    def start_corsd_process(self, name):
+    def start_corsd_process(self, name, tls=False):
         port = free_port()
-        proc = self.start(name, [self.args.corsd, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(self.dir, f"{name}.sqlite"),
-                                 "--log-level", "warning"],
-                          env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, port=port)
+        argv = [self.args.corsd, "serve", "--listen", f"127.0.0.1:{port}", "--db", os.path.join(self.dir, f"{name}.sqlite"), "--log-level", "warning"]
+        if tls:
+            argv += ["--tls-cert", self.cert, "--tls-key", self.key]
+        proc = self.start(name, argv, env={**os.environ, "CORSD_ADMIN_TOKEN": TOKEN}, port=port)
         return proc, port
 
     def start_corsd(self):
         self.corsd, port = self.start_corsd_process("corsd")
         self.ports["corsd"] = port
-        for name, upstream, cache in [("plain", "plain", None), ("noval", "noval", None), ("noval-ttl", "noval", {"tiles_ttl_s": 3600}), ("expires", "expires", None)]:
+        # The TLS side: its own corsd (a listener serves HTTPS or HTTP, not both), one deployment.
+        self.corsd_tls, self.ports["corsd_tls"] = self.start_corsd_process("corsd-tls", tls=True)
+        for target, name, upstream, cache in [("corsd", "plain", "plain", None), ("corsd", "noval", "noval", None), ("corsd", "noval-ttl", "noval", {"tiles_ttl_s": 3600}),
+                                              ("corsd", "expires", "expires", None), ("corsd_tls", "noval", "noval", None)]:
             body = {"upstream": f"http://127.0.0.1:{self.ports[upstream]}", "cors": {"allowed_origins": [ORIGIN], "allow_methods": ["GET", "OPTIONS"]}}
             if cache:
                 body["cache"] = cache
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c = self.connection(self.ports[target])
             c.request("PUT", f"/api/v1/deployments/{name}", json.dumps(body), {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
             r = c.getresponse()
             assert r.status in (200, 201), r.read()
             c.close()
+
+    def connection(self, port):
+        """HTTP, or HTTPS (the bench's own self-signed certificate) for the TLS ports."""
+        if port in (self.ports.get("tls_noval"), self.ports.get("corsd_tls")):
+            return http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ssl.create_default_context(cafile=self.cert))
+        return http.client.HTTPConnection("127.0.0.1", port, timeout=10)
 
     def start_django(self):
         port = free_port()
@@ -187,7 +207,7 @@ http {{
 
     # --- measuring --------------------------------------------------------------------------
     def fetch(self, port, path, headers=None, method="GET"):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c = self.connection(port)
         c.request(method, path, headers={"Origin": ORIGIN, **(headers or {})})
         r = c.getresponse()
         body = r.read()
@@ -206,8 +226,9 @@ http {{
         return name
 
     def wrk(self, port, prefix, connections, mode="", paths=None):
+        scheme = "https" if port in (self.ports.get("tls_noval"), self.ports.get("corsd_tls")) else "http"
         argv = ["wrk", "-t2", f"-c{connections}", f"-d{self.args.seconds}s", "--latency", "--timeout", "10s",
-                "-s", os.path.join(HERE, "tiles.lua"), f"http://127.0.0.1:{port}", "--", paths or os.path.join(self.dir, "paths.txt"), prefix]
+                "-s", os.path.join(HERE, "tiles.lua"), f"{scheme}://127.0.0.1:{port}", "--", paths or os.path.join(self.dir, "paths.txt"), prefix]
         if mode:
             argv.append(mode)
         out = subprocess.run(argv, capture_output=True, text=True, timeout=self.args.seconds + 60).stdout
@@ -233,7 +254,7 @@ def check(bed):
     first = bed.tile_paths[0]
     for port, prefix in [(p["cors_plain"], "/tiles/plain/"), (p["cors_noval"], "/tiles/noval/"), (p["cache"], "/tiles/expires/"),
                          (p["corsd"], "/tiles/plain/"), (p["corsd"], "/tiles/noval/"), (p["corsd"], "/tiles/noval-ttl/"), (p["corsd"], "/tiles/expires/"),
-                         (p["django"], "/")]:
+                         (p["django"], "/"), (p["tls_noval"], "/tiles/noval/"), (p["corsd_tls"], "/tiles/noval/")]:
         status, headers, body = bed.fetch(port, prefix + first)
         assert status == 200 and headers.get("access-control-allow-origin") == ORIGIN and len(body) > 1000, (port, prefix, status, headers)
     status, headers, _ = bed.fetch(p["corsd"], "/tiles/plain/" + first, {"Access-Control-Request-Method": "GET"}, method="OPTIONS")
@@ -251,9 +272,12 @@ def main():
     ap.add_argument("--soak", type=int, default=600, help="seconds of full load for the RSS growth check")
     ap.add_argument("--smoke", action="store_true", help="keep the harness working (CI): tiny run, results to stdout only")
     ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--only", help="run only the cases whose label contains this text (e.g. TLS); results to stdout only")
     args = ap.parse_args()
     if args.smoke:
         args.seconds, args.rounds, args.soak = 1, 1, 2
+    if args.only:
+        args.soak = 0
     # The idle-connection check holds 1,000 sockets in this process.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
@@ -286,10 +310,14 @@ def run(bed, args):
         ("cached tiles (corsd TTL policy)", "nginx proxy_cache", (p["cache"], "/tiles/expires/", "", None), (p["corsd"], "/tiles/noval-ttl/", "", None)),
         ("304 from the cache (If-None-Match)", "nginx proxy_cache", (p["cache"], "/tiles/expires/", "etag", etags_nginx), (p["corsd"], "/tiles/expires/", "etag", etags_corsd)),
         ("preflight", "nginx return 204", (p["preflight"], "/tiles/plain/", "preflight", None), (p["corsd"], "/tiles/plain/", "preflight", None)),
+        ("TLS, kept-alive connections (no validators)", "nginx TLS CORS proxy", (p["tls_noval"], "/tiles/noval/", "", None), (p["corsd_tls"], "/tiles/noval/", "", None)),
+        ("TLS, a new connection per request", "nginx TLS CORS proxy", (p["tls_noval"], "/tiles/noval/", "close", None), (p["corsd_tls"], "/tiles/noval/", "close", None)),
     ]
+    if args.only:
+        comparisons = [c for c in comparisons if args.only in c[0]]
     rows = []
     for label, base_label, base, mine in comparisons:
-        for connections in ([64, 512] if "preflight" not in label and "304" not in label else [64]):
+        for connections in ([64, 512] if "preflight" not in label and "304" not in label and "TLS" not in label else [64]):
             b, c = [], []
             for r in range(args.rounds):
                 b.append(bed.wrk(base[0], base[1], connections, base[2], base[3]))
@@ -378,7 +406,7 @@ def write_results(bed, args, rows, django, idle, start_rss, soak):
                      f" (max {max(soak):.1f}); last minus first sample {growth:+.1f} MB: **{'no growth' if growth < 4 else 'GROWS'}**.")
     text = "\n".join(lines) + "\n"
     print(text)
-    if not args.smoke:
+    if not args.smoke and not args.only:
         write_generated(args.out, text)
 
 

@@ -167,6 +167,25 @@ def plaintext_and_half_handshakes(corsd):
     s.close()
 
 
+def tls_metrics(corsd, pki):
+    """After the refused protocols and the half handshake above: the failure counter and the
+    certificate's expiry on /metrics, and the expiry in the start-up log."""
+    from cryptography import x509
+    _, _, data = corsd.request("GET", "/metrics")
+    text = data.decode()
+    def value(line_start):
+        for line in text.splitlines():
+            if line.startswith(line_start):
+                return float(line.split()[-1])
+        return None
+    errors, timeouts = value('corsd_tls_handshake_failures_total{kind="error"}'), value('corsd_tls_handshake_failures_total{kind="timeout"}')
+    check((errors or 0) >= 3 and (timeouts or 0) >= 1, f"corsd_tls_handshake_failures_total: error={errors}, timeout={timeouts}")
+    cert = x509.load_pem_x509_certificate(open(pki["server"], "rb").read())
+    not_after = cert.not_valid_after_utc.timestamp()
+    check(value("corsd_tls_certificate_not_after_seconds") == not_after, f"corsd_tls_certificate_not_after_seconds is the certificate's notAfter ({not_after:.0f})")
+    check(any("TLS certificate" in line and "days_left=" in line for line in corsd.lines), "start-up log names the certificate's expiry (days_left)")
+
+
 def management_and_upstreams(corsd, pki):
     good = https_upstream(pki["upstream"], pki["upstream_key"])
     expired = https_upstream(pki["expired"], pki["expired_key"])
@@ -365,6 +384,7 @@ def main():
     try:
         protocols_and_ciphers(corsd)
         plaintext_and_half_handshakes(corsd)
+        tls_metrics(corsd, pki)
         management_and_upstreams(corsd, pki)
         agent_over_https(binary, corsd, work)
         reload_under_load(corsd, pki)

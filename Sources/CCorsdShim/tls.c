@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -171,6 +172,13 @@ fail:
 }
 
 void corsd_tls_ctx_free(SSL_CTX *ctx) { SSL_CTX_free(ctx); }
+
+double corsd_tls_ctx_not_after(SSL_CTX *ctx) {
+    X509 *cert = SSL_CTX_get0_certificate(ctx);
+    struct tm tm;
+    if (!cert || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) return 0;
+    return (double)timegm(&tm);
+}
 
 SSL *corsd_tls_server_new(SSL_CTX *ctx, int fd) {
     ERR_clear_error();

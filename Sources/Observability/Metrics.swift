@@ -94,6 +94,12 @@ public final class CorsdMetrics: Sendable {
         decision?.increment()
     }
 
+    /// `corsd_tls_handshake_failures_total{kind}`: `error` or `timeout` (the server's
+    /// `onTLSHandshakeFailure`).
+    public func countTLSHandshakeFailure(_ kind: String) {
+        CoreMetrics.Counter(label: "corsd_tls_handshake_failures_total", dimensions: [("kind", kind)], factory: factory).increment()
+    }
+
     /// The route template; `unmatched` for 404/405 paths and `rejected` for requests refused
     /// before parsing: the label set stays bounded whatever clients send.
     static func routeLabel(_ exchange: ExchangeRecord) -> String {
@@ -110,13 +116,17 @@ public final class CorsdMetrics: Sendable {
         public var version: String
         /// Requests parked in a long-poll (`…/renders?wait=`).
         public var longPolls: Int
+        /// When the served TLS certificate expires (seconds since the epoch); nil without TLS.
+        public var tlsCertificateNotAfter: Double?
 
-        public init(connections: ConnectionCounts, tileCacheBytes: Int, revisions: [String: Int], version: String, longPolls: Int = 0) {
+        public init(connections: ConnectionCounts, tileCacheBytes: Int, revisions: [String: Int], version: String, longPolls: Int = 0,
+                    tlsCertificateNotAfter: Double? = nil) {
             self.connections = connections
             self.tileCacheBytes = tileCacheBytes
             self.revisions = revisions
             self.version = version
             self.longPolls = longPolls
+            self.tlsCertificateNotAfter = tlsCertificateNotAfter
         }
     }
 
@@ -131,6 +141,9 @@ public final class CorsdMetrics: Sendable {
         registry.makeGauge(name: "corsd_tile_cache_bytes").set(to: Double(snapshot.tileCacheBytes))
         registry.makeGauge(name: "corsd_build_info", labels: [("version", snapshot.version)]).set(to: 1)
         registry.makeGauge(name: "corsd_long_polls").set(to: Double(snapshot.longPolls))
+        if let notAfter = snapshot.tlsCertificateNotAfter {
+            registry.makeGauge(name: "corsd_tls_certificate_not_after_seconds").set(to: notAfter)
+        }
         revisionGauges.withLock { gauges in
             for (name, gauge) in gauges where snapshot.revisions[name] == nil {
                 registry.unregisterGauge(gauge)  // a deleted deployment leaves no stale series

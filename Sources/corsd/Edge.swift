@@ -84,11 +84,14 @@ struct Edge: AsyncParsableCommand {
         configuration.rejection = Problem.rejection
         configuration.onExchangeEnd = { metrics.record($0) }
         configuration.tls = try tls.context()
+        configuration.onTLSHandshakeFailure = { metrics.countTLSHandshakeFailure($0) }
+        let tlsContext = configuration.tls
         let servers = Mutex<[HTTPServer]>([])
         metrics.install(on: &router) {
             let counts = servers.withLock { $0.map(\.connectionCounts) }.first ?? ConnectionCounts(open: 0, handling: 0)
             snapshot.updateGauges(metrics)
-            return CorsdMetrics.Snapshot(connections: counts, tileCacheBytes: cache.counters.bytes, revisions: snapshot.revisions, version: CorsdVersion.current)
+            return CorsdMetrics.Snapshot(connections: counts, tileCacheBytes: cache.counters.bytes, revisions: snapshot.revisions, version: CorsdVersion.current,
+                                         tlsCertificateNotAfter: tlsContext?.certificateNotAfter)
         }
         let routes = router
         let server = HTTPServer(configuration: configuration, logger: logger) { request, writer in routes.handle(request, writer) }

@@ -116,6 +116,8 @@ struct Serve: AsyncParsableCommand {
         configuration.timeouts.write = writeTimeout
         configuration.shutdownGrace = shutdownGrace
         configuration.tls = try tls.context()
+        configuration.onTLSHandshakeFailure = { metrics.countTLSHandshakeFailure($0) }
+        let tlsContext = configuration.tls
         configuration.rejection = Problem.rejection
         configuration.onExchangeEnd = { exchange in
             metrics.record(exchange)
@@ -174,7 +176,7 @@ struct Serve: AsyncParsableCommand {
             return CorsdMetrics.Snapshot(
                 connections: ConnectionCounts(open: counts.reduce(0) { $0 + $1.open }, handling: counts.reduce(0) { $0 + $1.handling }),
                 tileCacheBytes: cache.counters.bytes, revisions: revisions.withLock { $0 }, version: CorsdVersion.current,
-                longPolls: watch.waiting)
+                longPolls: watch.waiting, tlsCertificateNotAfter: tlsContext?.certificateNotAfter)
         }
         var metricsServer: HTTPServer?
         if let metricsListen {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import Foundation
 import HTTPCore
 import Logging
 
@@ -33,10 +34,11 @@ struct TLSOptions: ParsableArguments {
     }
 }
 
-/// SIGHUP re-reads the certificate, key and client CA: new connections get them, open ones
+/// Logs the certificate's expiry, then: SIGHUP re-reads the certificate, key and client CA: new connections get them, open ones
 /// keep theirs. A file that does not load leaves the running certificate in place. Without
 /// TLS, SIGHUP is logged and ignored (never the default action, which would end the process).
 func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> any DispatchSourceProtocol {
+    if let context { logExpiry(context, logger: logger) }
     signal(SIGHUP, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "corsd.tls-reload"))
     source.setEventHandler {
@@ -47,10 +49,27 @@ func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> any Dispa
         do {
             try context.reload()
             logger.notice("TLS certificate reloaded", metadata: ["cert": "\(context.certificatePath)", "key": "\(context.keyPath)"])
+            logExpiry(context, logger: logger)
         } catch {
             logger.error("TLS certificate reload failed; still serving the previous one", metadata: ["error": "\(error)"])
         }
     }
     source.resume()
     return source
+}
+
+/// The served certificate's expiry: info, or a warning within 14 days (and an error once past).
+func logExpiry(_ context: TLSServerContext, logger: Logger) {
+    let notAfter = context.certificateNotAfter
+    guard notAfter > 0 else { return }
+    let days = (notAfter - Date().timeIntervalSince1970) / 86400
+    let metadata: Logger.Metadata = ["cert": "\(context.certificatePath)", "not_after": "\(Date(timeIntervalSince1970: notAfter))",
+                                     "days_left": "\(Int(days.rounded(.down)))"]
+    if days < 0 {
+        logger.error("the TLS certificate has expired; clients will refuse it", metadata: metadata)
+    } else if days < 14 {
+        logger.warning("the TLS certificate expires soon", metadata: metadata)
+    } else {
+        logger.info("TLS certificate", metadata: metadata)
+    }
 }

@@ -48,6 +48,8 @@ struct ssl_ctx_st *corsd_tls_server_ctx(const char *cert, const char *key, const
 /// that client certificate to servers that ask (mTLS).
 struct ssl_ctx_st *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cert, const char *key, char *err, size_t errlen);
 void corsd_tls_ctx_free(struct ssl_ctx_st *ctx);
+/// The notAfter of a server context's certificate, in seconds since the epoch (0 if unknown).
+double corsd_tls_ctx_not_after(struct ssl_ctx_st *ctx);
 
 struct ssl_st *corsd_tls_server_new(struct ssl_ctx_st *ctx, int fd);
 /// A client session on fd: SNI (names only), host name or IP verification, ALPN http/1.1,

@@ -36,6 +36,11 @@ public struct HTTPServerConfiguration: Sendable {
         Rejection(contentType: "text/plain; charset=utf-8", body: Array("\(error.reason)\n".utf8))
     }
 
+    /// Called when a TLS handshake fails (`timeout`: it did not finish within the header
+    /// timeout; `error`: an alert, a protocol or cipher corsd refuses, a certificate the client
+    /// CA does not verify, garbage). nil costs nothing.
+    public var onTLSHandshakeFailure: (@Sendable (_ kind: String) -> Void)?
+
     /// Called once per exchange when its response ends (or its connection does), on the
     /// connection's queue: keep it short. nil (the default) costs nothing per request.
     public var onExchangeEnd: (@Sendable (ExchangeRecord) -> Void)?

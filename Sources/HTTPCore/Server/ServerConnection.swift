@@ -147,6 +147,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
         case .idle where isFirstRequest && transport.tls?.handshakeDone == false:
             // The handshake counts in the header timeout; there is no channel to answer on.
             server.logger.debug("TLS handshake timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
+            server.configuration.onTLSHandshakeFailure?("timeout")
             close()
         case .idle where isFirstRequest, .readingHead:
             server.logger.debug("request head timeout", metadata: ["peer": "\(remote?.description ?? "?")"])
@@ -201,6 +202,7 @@ final class ServerConnection: EventHandler, @unchecked Sendable {
                     // ECONNRESET, a TLS alert or a bad record: nothing more can be said to this peer.
                     if transport.tls != nil && tlsInfo == nil {
                         server.logger.debug("TLS handshake failed", metadata: ["peer": "\(remote?.description ?? "?")", "reason": "\(reason)"])
+                        server.configuration.onTLSHandshakeFailure?("error")
                     }
                     inputClosed = true
                     outbound.removeAll()

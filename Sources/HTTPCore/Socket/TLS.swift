@@ -40,6 +40,12 @@ public final class TLSServerContext: Sendable {
         current = Mutex(OpaqueContext(try Self.load(certificatePath, keyPath, clientCAPath)))
     }
 
+    /// When the certificate in service expires, in seconds since the epoch (for the metric
+    /// and the start-up and reload log lines).
+    public var certificateNotAfter: Double {
+        current.withLock { corsd_tls_ctx_not_after($0.pointer) }
+    }
+
     private static func load(_ cert: String, _ key: String, _ clientCA: String?) throws(TLSError) -> OpaquePointer {
         try makeContext { corsd_tls_server_ctx(cert, key, clientCA, $0, $1) }
     }

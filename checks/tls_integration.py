@@ -84,6 +84,9 @@ class Corsd:
             self.proc.wait(timeout=15)
 
 
+SNI_SEEN = []  # server names the upstreams were asked for (SNI), in order
+
+
 def https_upstream(cert, key):
     """A TLS upstream answering every GET with a small DZI document; returns its port."""
     class Handler(BaseHTTPRequestHandler):
@@ -103,6 +106,7 @@ def https_upstream(cert, key):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
+    ctx.sni_callback = lambda sock, name, _ctx: SNI_SEEN.append(name)
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server.server_address[1]
@@ -201,6 +205,11 @@ def management_and_upstreams(corsd, pki):
     s, h, data = corsd.request("GET", "/tiles/good" + DZI, headers={"Origin": VIEWER})
     check(s == 200 and data.startswith(b"<?xml") and h.get("access-control-allow-origin") == VIEWER,
           "tile through an https upstream verified by the deployment's upstream_ca: 200 with CORS")
+    # By name: SNI carries it, and the certificate (DNS:localhost) must match it.
+    s, _ = corsd.api("PUT", "/deployments/byname", {"upstream": f"https://localhost:{good}", "upstream_ca": ca_pem, "cors": cors})
+    SNI_SEEN.clear()
+    s, h, data = corsd.request("GET", "/tiles/byname" + DZI, headers={"Origin": VIEWER})
+    check(s == 200 and SNI_SEEN == ["localhost"], f"https upstream by name: SNI 'localhost' sent ({SNI_SEEN}), certificate matched, 200 ({s})")
     for name, reason in (("expired", "certificate has expired"), ("wrongname", "IP address mismatch"), ("systemstore", "self-signed certificate in certificate chain")):
         s, h, data = corsd.request("GET", f"/tiles/{name}" + DZI, headers={"Origin": VIEWER})
         logged = any("upstream failed" in line and f"deployment={name}" in line and reason in line for line in corsd.lines)

@@ -55,6 +55,16 @@ class Corsd:
     def log(self):
         return "".join(self.lines)
 
+    def wait_for_line(self, matches, seconds=10):
+        """Whether a stderr line matching arrives (corsd writes it before answering, but the
+        reader thread here may not have it yet)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if any(matches(line) for line in list(self.lines)):
+                return True
+            time.sleep(0.02)
+        return False
+
     def context(self, cert=None, key=None, version=None):
         ctx = ssl.create_default_context(cafile=self.pki["ca"])
         if version:
@@ -187,7 +197,7 @@ def tls_metrics(corsd, pki):
     cert = x509.load_pem_x509_certificate(open(pki["server"], "rb").read())
     not_after = cert.not_valid_after_utc.timestamp()
     check(value("corsd_tls_certificate_not_after_seconds") == not_after, f"corsd_tls_certificate_not_after_seconds is the certificate's notAfter ({not_after:.0f})")
-    check(any("TLS certificate" in line and "days_left=" in line for line in corsd.lines), "start-up log names the certificate's expiry (days_left)")
+    check(corsd.wait_for_line(lambda line: "TLS certificate" in line and "days_left=" in line), "start-up log names the certificate's expiry (days_left)")
 
 
 def management_and_upstreams(corsd, pki):
@@ -212,7 +222,7 @@ def management_and_upstreams(corsd, pki):
     check(s == 200 and SNI_SEEN == ["localhost"], f"https upstream by name: SNI 'localhost' sent ({SNI_SEEN}), certificate matched, 200 ({s})")
     for name, reason in (("expired", "certificate has expired"), ("wrongname", "IP address mismatch"), ("systemstore", "self-signed certificate in certificate chain")):
         s, h, data = corsd.request("GET", f"/tiles/{name}" + DZI, headers={"Origin": VIEWER})
-        logged = any("upstream failed" in line and f"deployment={name}" in line and reason in line for line in corsd.lines)
+        logged = corsd.wait_for_line(lambda line: "upstream failed" in line and f"deployment={name}" in line and reason in line)
         check(s == 502 and h.get("content-type") == "application/problem+json" and reason.encode() not in data,
               f"{name} upstream: 502 problem (the reason stays in the log)")
         check(logged, f"{name} upstream: log line 'upstream failed' says '{reason}'")
@@ -274,16 +284,24 @@ def reload_under_load(corsd, pki):
     early.request("GET", "/healthz")
     early.getresponse().read()
     threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(8)]
+    def served_at_least(n):  # load shaping, bounded: the clients have got this far
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            with lock:
+                if counts["ok"] + counts["failed"] >= n:
+                    return
+            time.sleep(0.01)
+
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    served_at_least(200)  # the reload lands in the middle of the load
     shutil.copy(pki["server2"], corsd.cert)
     shutil.copy(pki["server2_key"], corsd.key)
     corsd.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "TLS certificate reloaded" not in corsd.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
+    corsd.wait_for_line(lambda line: "TLS certificate reloaded" in line)
+    with lock:
+        before = counts["ok"] + counts["failed"]
+    served_at_least(before + 200)  # and goes on after it
     stop.set()
     for t in threads:
         t.join()
@@ -300,9 +318,7 @@ def reload_under_load(corsd, pki):
     with open(corsd.key, "w") as f:
         f.write("not a key\n")
     corsd.proc.send_signal(signal.SIGHUP)
-    deadline = time.monotonic() + 10
-    while "reload failed" not in corsd.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    corsd.wait_for_line(lambda line: "reload failed" in line)
     s, _, _ = corsd.request("GET", "/healthz")
     check("TLS certificate reload failed" in corsd.log() and s == 200, "a broken key on SIGHUP: error logged, the previous certificate still served")
 

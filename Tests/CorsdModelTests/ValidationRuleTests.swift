@@ -105,6 +105,11 @@ private func limit(_ d: String, _ t: String, _ i: String, _ v: JSONValue) -> [St
         Row("UrlsRegexOK", cors(["urls_regex": .string("/ome_seadragon/")])),
         Row("UrlsRegexAnchorRefused", cors(["urls_regex": .string("^/api/")]), "cors.urls_regex", "pattern"),
         Row("FileOriginOK", cors(["allowed_origins": strings(["file://"])])),
+        Row("UpstreamCAOK", obj(["upstream": .string("https://omero-web.internal"), "upstream_ca": .string(PEMCertificatesTests.certificate)])),
+        Row("UpstreamCANullOK", obj(["upstream_ca": .null])),
+        Row("UpstreamCANotPEM", obj(["upstream": .string("https://omero-web.internal"), "upstream_ca": .string("not a certificate")]), "upstream_ca", "pem_certificates"),
+        Row("UpstreamCAType", obj(["upstream": .string("https://omero-web.internal"), "upstream_ca": .number(1)]), "upstream_ca", "type"),
+        Row("UpstreamCAWithHTTPUpstream", obj(["upstream_ca": .string(PEMCertificatesTests.certificate)]), "upstream_ca", "https_upstream"),
     ]
 
     @Test(arguments: rows)

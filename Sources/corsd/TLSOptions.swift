@@ -34,9 +34,10 @@ struct TLSOptions: ParsableArguments {
     }
 }
 
-/// Logs the certificate's expiry, then: SIGHUP re-reads the certificate, key and client CA: new connections get them, open ones
-/// keep theirs. A file that does not load leaves the running certificate in place. Without
-/// TLS, SIGHUP is logged and ignored (never the default action, which would end the process).
+/// Logs the certificate's expiry and installs SIGHUP: it re-reads the certificate, key and
+/// client CA; new connections get them, open ones keep theirs. A file that does not load leaves
+/// the running certificate in place. Without TLS, SIGHUP is logged and ignored (never the
+/// default action, which would end the process).
 func installTLSReload(_ context: TLSServerContext?, logger: Logger) -> any DispatchSourceProtocol {
     if let context { logExpiry(context, logger: logger) }
     signal(SIGHUP, SIG_IGN)

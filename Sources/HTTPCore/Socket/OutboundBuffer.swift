@@ -46,12 +46,14 @@ struct OutboundBuffer {
     /// that would block is repeated with the same length (OpenSSL's rule), and the bytes are
     /// the same because nothing is consumed until written.
     private mutating func flush(to tls: TLSStream) -> FlushResult {
-        while byteCount > 0 {
-            let length = tls.pendingWrite ?? min(byteCount, TLSStream.recordSize)
-            let first = buffers[0].count - firstOffset
+        // `byteCount > 0` means a first buffer, non-empty past `firstOffset` (append keeps no
+        // empty buffer; consume drops spent ones): every slice below is in bounds.
+        while let head = buffers.first, byteCount > 0 {
+            let length = min(tls.pendingWrite ?? TLSStream.recordSize, byteCount)
             let result: IOResult
-            if first >= length {
-                result = buffers[0].withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[firstOffset..<(firstOffset + length)])) }
+            if head.count - firstOffset >= length {
+                let start = firstOffset
+                result = head.withUnsafeBytes { tls.write(UnsafeRawBufferPointer(rebasing: $0[start..<(start + length)])) }
             } else {
                 result = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { scratch in
                     var filled = 0
@@ -65,7 +67,9 @@ struct OutboundBuffer {
                         filled += take
                         offset = 0
                     }
-                    return tls.write(UnsafeRawBufferPointer(scratch))
+                    // filled == length (the buffers hold byteCount ≥ length bytes); only what
+                    // was gathered is ever written.
+                    return tls.write(UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: scratch[..<filled])))
                 }
             }
             switch result {

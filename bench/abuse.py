@@ -81,7 +81,11 @@ def pipelined_burst(_):
 
 def trickle(_):
     """Headers one byte every 100 ms (~3.5 s): the soak's 2 s header timeout must answer 408."""
-    s = conn(timeout=10)
+    return trickle_on(conn(timeout=10))
+
+
+def trickle_on(s):
+    """The head of REQ one byte every 100 ms on `s`, then its answer's status."""
     try:
         try:
             for b in REQ[:-4]:
@@ -202,20 +206,7 @@ def tls_handshake_flood(_):
 
 def tls_trickle(_):
     """Slowloris inside TLS: a finished handshake, then the head one byte every 100 ms."""
-    s = tls_context().wrap_socket(conn(timeout=10), server_hostname="soak")
-    try:
-        try:
-            for b in REQ[:-4]:
-                s.send(bytes([b]))
-                time.sleep(0.1)
-        except OSError:
-            pass
-        try:
-            return status_of(read_all(s))
-        except OSError as e:
-            return type(e).__name__
-    finally:
-        s.close()
+    return trickle_on(tls_context().wrap_socket(conn(timeout=10), server_hostname="soak"))
 
 
 def tls_many_clients(_):

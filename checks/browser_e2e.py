@@ -101,6 +101,19 @@ def browser(trusted_spki, profile):
     return webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
 
 
+def viewer_loads(driver, origin, shot_name, what):
+    """Opens the viewer page at `origin`; passes when the image opened, tiles loaded without
+    errors and the canvas read back. Saves a screenshot; records a failure otherwise."""
+    driver.get(origin + "/index.html")
+    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
+    shot = os.path.abspath(os.path.join(artifacts, shot_name))
+    driver.save_screenshot(shot)
+    print(f"{what}: {result}")
+    print(f"screenshot: {shot}")
+    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
+        failures.append(f"{what}: {result}")
+
+
 def wait_for(driver, condition, seconds=45):
     deadline = time.monotonic() + seconds
     result = None
@@ -129,14 +142,7 @@ try:
     bed.deployment("omero", allowed_origins=[allowed_origin, edge_origin, tls_origin])
     driver = browser(spki_hash(pki["server"]), os.path.join(bed.dir, "chromium-profile"))
 
-    driver.get(allowed_origin + "/index.html")
-    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
-    shot = os.path.abspath(os.path.join(artifacts, "browser-e2e-allowed.png"))
-    driver.save_screenshot(shot)
-    print(f"allowed origin {allowed_origin}: {result}")
-    print(f"screenshot: {shot}")
-    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
-        failures.append(f"allowed origin: {result}")
+    viewer_loads(driver, allowed_origin, "browser-e2e-allowed.png", f"allowed origin {allowed_origin}")
 
     driver.get(foreign_origin + "/index.html")
     result = wait_for(driver, lambda r: r["openFailed"] or r["opened"], seconds=30)
@@ -152,13 +158,7 @@ try:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and bed.get("/readyz", port=edge_port)[0] != 200:
         time.sleep(0.05)
-    driver.get(edge_origin + "/index.html")
-    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
-    shot = os.path.abspath(os.path.join(artifacts, "browser-e2e-edge.png"))
-    driver.save_screenshot(shot)
-    print(f"through corsd edge, origin {edge_origin}: {result}")
-    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
-        failures.append(f"through an edge: {result}")
+    viewer_loads(driver, edge_origin, "browser-e2e-edge.png", f"through corsd edge, origin {edge_origin}")
 
     bed.start_edge("browser-tls", ["omero"], token_file, port=tls_edge_port, extra=["--tls-cert", pki["server"], "--tls-key", pki["server_key"]])
     trust = ssl.create_default_context(cafile=pki["ca"])
@@ -172,13 +172,7 @@ try:
         except OSError:
             pass
         time.sleep(0.05)
-    driver.get(tls_origin + "/index.html")
-    result = wait_for(driver, lambda r: r["openFailed"] or r["readBack"] is not None)
-    shot = os.path.abspath(os.path.join(artifacts, "browser-e2e-https.png"))
-    driver.save_screenshot(shot)
-    print(f"over HTTPS: page {tls_origin}, tiles from a TLS corsd edge: {result}")
-    if not (result and result["opened"] and result["tilesLoaded"] > 0 and result["tileErrors"] == 0 and result["readBack"] == "ok"):
-        failures.append(f"over HTTPS: {result}")
+    viewer_loads(driver, tls_origin, "browser-e2e-https.png", f"over HTTPS: page {tls_origin}, tiles from a TLS corsd edge")
 finally:
     if driver:
         driver.quit()

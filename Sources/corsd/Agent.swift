@@ -24,9 +24,7 @@ struct Agent: AsyncParsableCommand {
     @Option(help: "JSON configuration file.") var config: String?
     @Option(help: "corsd's base URL, e.g. http://corsd.internal:8080.") var server: String?
     @Option(help: "File holding the agent token (scope agent:<deployment>).") var tokenFile: String?
-    @Option(help: "PEM CA certificates to verify an https:// server with (default: the system trust store).") var serverCa: String?
-    @Option(help: "PEM client certificate (chain) for a server that requires one (mTLS); with --client-key.") var clientCert: String?
-    @Option(help: "The PEM private key of --client-cert.") var clientKey: String?
+    @OptionGroup var serverTLS: ServerTLSOptions
     @Option(help: "The deployment whose renders this host installs.") var deployment: String?
     @Option(help: "This host's name in reports (default: the machine's host name).") var host: String?
     @Option(name: .customLong("file"), help: "FORMAT=DEST: install the render FORMAT at DEST (mode 0644), in addition to the config file's.")
@@ -40,9 +38,9 @@ struct Agent: AsyncParsableCommand {
         do { settings = try config.map(AgentConfig.load) ?? AgentConfig() } catch { throw CLIError("\(config ?? ""): \(error)") }
         if let server { settings.server = server }
         if let tokenFile { settings.tokenFile = tokenFile }
-        if let serverCa { settings.serverCA = serverCa }
-        if let clientCert { settings.clientCert = clientCert }
-        if let clientKey { settings.clientKey = clientKey }
+        if let ca = serverTLS.serverCa { settings.serverCA = ca }
+        if let cert = serverTLS.clientCert { settings.clientCert = cert }
+        if let key = serverTLS.clientKey { settings.clientKey = key }
         if let deployment { settings.deployment = deployment }
         if let host { settings.host = host }
         if let reload { settings.reload = reload }

@@ -39,12 +39,7 @@ struct Edge: AsyncParsableCommand {
     @Option(help: "Bytes of tile responses to cache (0 disables the cache).") var tileCacheBytes = 256 << 20
     @Option(help: "Also install this host's renders, as `corsd agent --config FILE` would (one corsd unit per host).")
     var agentConfig: String?
-    @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
-    var serverCa: String?
-    @Option(help: "PEM client certificate (chain) for a centre that requires one (mTLS); with --client-key.")
-    var clientCert: String?
-    @Option(help: "The PEM private key of --client-cert.")
-    var clientKey: String?
+    @OptionGroup var serverTLS: ServerTLSOptions
     @OptionGroup var tls: TLSOptions
 
     func validate() throws {
@@ -60,7 +55,7 @@ struct Edge: AsyncParsableCommand {
         let metrics = CorsdMetrics.bootstrap()
         let logger = Logger(label: "corsd.edge")
         signal(SIGPIPE, SIG_IGN)
-        let client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, tls: ServerTLS(caFile: serverCa, clientCertificate: clientCert, clientKey: clientKey))
+        let client = try ServerClient(server: server, token: { try ServerClient.readToken(tokenFile) }, tls: serverTLS.settings)
         let url = client.url
         do { try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true) } catch { throw CLIError("--state-dir: \(error)") }
 

@@ -10,14 +10,7 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "corsd's base URL, e.g. https://corsd.internal:8443 or http://127.0.0.1:8080.")
     var server: String?
 
-    @Option(help: "PEM CA certificates to verify an https:// --server with (default: the system trust store).")
-    var serverCa: String?
-
-    @Option(help: "PEM client certificate (chain) to present to a server that requires one (mTLS); with --client-key.")
-    var clientCert: String?
-
-    @Option(help: "The PEM private key of --client-cert.")
-    var clientKey: String?
+    @OptionGroup var serverTLS: ServerTLSOptions
 
     @Option(help: "File holding the API token (default: the CORSD_TOKEN environment variable).")
     var tokenFile: String?
@@ -28,7 +21,7 @@ struct ServerOptions: ParsableArguments {
             if let tokenFile { return try ServerClient.readToken(tokenFile) }
             if let env = ProcessInfo.processInfo.environment["CORSD_TOKEN"], !env.isEmpty { return env }
             throw CLIError("no token: pass --token-file or set CORSD_TOKEN")
-        }, tls: ServerTLS(caFile: serverCa, clientCertificate: clientCert, clientKey: clientKey))
+        }, tls: serverTLS.settings)
     }
 }
 
@@ -103,6 +96,20 @@ struct ServerClient: Sendable {
             }
         }
     }
+}
+
+/// `--server-ca`, `--client-cert`, `--client-key`: for every command that talks to a corsd.
+struct ServerTLSOptions: ParsableArguments {
+    @Option(help: "PEM CA certificates to verify an https:// server with (default: the system trust store).")
+    var serverCa: String?
+
+    @Option(help: "PEM client certificate (chain) to present to a server that requires one (mTLS); with --client-key.")
+    var clientCert: String?
+
+    @Option(help: "The PEM private key of --client-cert.")
+    var clientKey: String?
+
+    var settings: ServerTLS { ServerTLS(caFile: serverCa, clientCertificate: clientCert, clientKey: clientKey) }
 }
 
 /// How corsd's client meets an https:// corsd: the CAs that verify it (default: the system

@@ -215,14 +215,18 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
         return true
     }
 
-    /// A read or write failed: during the TLS handshake that is the upstream's certificate or
-    /// protocol (said as it is, never retried); after it, a closed connection (as over TCP).
+    /// A write failed: during the TLS handshake that is the upstream's certificate or protocol;
+    /// after it, a closed connection (as over TCP).
     private func failIO(_ reason: String) {
-        if let tls = transport.tls, !tls.handshakeDone {
-            fail(.tlsFailed(reason), retryable: false)
-        } else {
-            fail(.connectionClosed, retryable: true)
-        }
+        if !failedHandshake(reason) { fail(.connectionClosed, retryable: true) }
+    }
+
+    /// A read or write failed during the TLS handshake: the exchange fails with the reason as
+    /// it is (a certificate, a protocol), never retried. False after the handshake.
+    private func failedHandshake(_ reason: String) -> Bool {
+        guard let tls = transport.tls, !tls.handshakeDone else { return false }
+        fail(.tlsFailed(reason), retryable: false)
+        return true
     }
 
     private func flushAndArm() {
@@ -256,10 +260,7 @@ final class ClientConnection: EventHandler, @unchecked Sendable {
                 case .wouldBlock:
                     break reading
                 case .failed(let reason):
-                    if let tls = transport.tls, !tls.handshakeDone {
-                        fail(.tlsFailed(reason), retryable: false)
-                        return
-                    }
+                    if failedHandshake(reason) { return }
                     inputClosed = true
                     break reading
                 }

@@ -80,19 +80,12 @@ public final class TLSClientContext: Sendable, Hashable {
     public init(caBundlePEM: String?, clientCertificate: (certificatePath: String, keyPath: String)? = nil) throws(TLSError) {
         let cert = clientCertificate?.certificatePath
         let key = clientCertificate?.keyPath
-        if let pem = caBundlePEM {
-            var bytes = Array(pem.utf8)
-            let count = bytes.count
-            context = OpaqueContext(try makeContext { message, length in
-                bytes.withUnsafeMutableBufferPointer { b in
-                    b.baseAddress.flatMap { p in
-                        p.withMemoryRebound(to: CChar.self, capacity: count) { corsd_tls_client_ctx($0, count, cert, key, message, length) }
-                    }
-                }
-            })
-        } else {
-            context = OpaqueContext(try makeContext { corsd_tls_client_ctx(nil, 0, cert, key, $0, $1) })
-        }
+        // nil PEM: the system store (the C side takes a NULL bundle).
+        let pem = caBundlePEM.map { Array($0.utf8CString) }
+        context = OpaqueContext(try makeContext { message, length in
+            guard let pem else { return corsd_tls_client_ctx(nil, 0, cert, key, message, length) }
+            return pem.withUnsafeBufferPointer { corsd_tls_client_ctx($0.baseAddress, $0.count - 1, cert, key, message, length) }
+        })
     }
 
     func connect(fd: Int32, host: String, session: TLSSession?) -> TLSStream? {

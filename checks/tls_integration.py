@@ -95,6 +95,7 @@ class Corsd:
 
 
 SNI_SEEN = []  # server names the upstreams were asked for (SNI), in order
+PROTO_SEEN = []  # the X-Forwarded-Proto of each request the upstreams answered, in order
 
 
 def https_upstream(cert, key):
@@ -103,6 +104,7 @@ def https_upstream(cert, key):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
+            PROTO_SEEN.append(self.headers.get("X-Forwarded-Proto"))
             body = b'<?xml version="1.0"?><Image TileSize="254" Overlap="1" Format="jpeg"/>'
             self.send_response(200)
             self.send_header("Content-Type", "application/xml")
@@ -212,9 +214,11 @@ def management_and_upstreams(corsd, pki):
             body["upstream_ca"] = ca
         s, b = corsd.api("PUT", f"/deployments/{name}", body)
         check(s in (200, 201), f"PUT https deployment {name}: {s}")
+    PROTO_SEEN.clear()
     s, h, data = corsd.request("GET", "/tiles/good" + DZI, headers={"Origin": VIEWER})
     check(s == 200 and data.startswith(b"<?xml") and h.get("access-control-allow-origin") == VIEWER,
           "tile through an https upstream verified by the deployment's upstream_ca: 200 with CORS")
+    check(PROTO_SEEN == ["https"], f"the client came over TLS: the upstream is told X-Forwarded-Proto: https ({PROTO_SEEN})")
     # By name: SNI carries it, and the certificate (DNS:localhost) must match it.
     s, _ = corsd.api("PUT", "/deployments/byname", {"upstream": f"https://localhost:{good}", "upstream_ca": ca_pem, "cors": cors})
     SNI_SEEN.clear()

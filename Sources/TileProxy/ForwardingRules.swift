@@ -29,8 +29,10 @@ enum ForwardingRules {
         return false
     }
 
-    /// The upstream request's fields.
-    static func upstreamFields(client: HTTPFields, remote: String, target: ProxyTarget) -> HTTPFields {
+    /// The upstream request's fields. `overTLS`: the client reached corsd over HTTPS, which
+    /// `X-Forwarded-Proto` tells the upstream (Django's `SECURE_PROXY_SSL_HEADER` builds its
+    /// absolute URLs and secure-cookie decisions from it).
+    static func upstreamFields(client: HTTPFields, remote: String, overTLS: Bool, target: ProxyTarget) -> HTTPFields {
         let named = HTTPCore.connectionOptions(client)
         var fields = HTTPFields()
         let names = forwarded + (target.deployment.cors.allowCredentials ? credentials : [])
@@ -39,7 +41,7 @@ enum ForwardingRules {
         }
         let prior = client[values: .xForwardedFor].joined(separator: ", ")
         fields[.xForwardedFor] = prior.isEmpty ? remote : "\(prior), \(remote)"
-        fields[.xForwardedProto] = "http"
+        fields[.xForwardedProto] = overTLS ? "https" : "http"
         // The client's Host is whatever it typed; only the configured public host is asserted.
         if let host = target.deployment.publicHost { fields[.xForwardedHost] = host }
         let via = client[values: .via].joined(separator: ", ")

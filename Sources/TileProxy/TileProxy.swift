@@ -196,7 +196,8 @@ public final class TileProxy: Sendable {
         let upstream = HTTPClientRequest(
             endpoint: endpoint, method: request.method,
             target: target.upstream.pathPrefix + "/" + route.path + (route.query.isEmpty ? "" : "?" + route.query),
-            headerFields: ForwardingRules.upstreamFields(client: fields, remote: request.remoteAddress?.host ?? "unknown", target: target),
+            headerFields: ForwardingRules.upstreamFields(client: fields, remote: request.remoteAddress?.host ?? "unknown",
+                                                       overTLS: request.tls != nil, target: target),
             timeouts: timeouts)
         let exchange = Exchange(proxy: self, target: target, route: route, request: request, cors: cors, writer: writer)
         guard cache.isEnabled, ForwardingRules.isCacheable(request.method, upstream.headerFields) else {

@@ -39,7 +39,8 @@ ENV CORSD_LISTEN=0.0.0.0:8080 \
 # `docker stop` sends SIGTERM and kills after 10 s: the 8 s grace drains in-flight requests first.
 STOPSIGNAL SIGTERM
 # corsd's own probe of /readyz (database answers, migrations current): no curl in the image.
-# With TLS (CORSD_TLS_CERT/CORSD_TLS_KEY), override it with an https --url and --ca.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["/usr/local/bin/corsd", "healthcheck", "--url", "http://127.0.0.1:8080/readyz"]
+# It follows the server's environment: CORSD_LISTEN (a wildcard probes loopback) and, with
+# TLS (CORSD_TLS_CERT/CORSD_TLS_KEY), https with that very certificate pinned.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["/usr/local/bin/corsd", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/corsd"]
 CMD ["serve"]

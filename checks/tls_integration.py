@@ -239,6 +239,29 @@ def management_and_upstreams(corsd, pki):
     return good
 
 
+def healthcheck_over_tls(binary, corsd, work, pki):
+    """`corsd healthcheck` with no --url in a TLS server's environment (a container's
+    HEALTHCHECK): https to CORSD_LISTEN, the server having to present exactly CORSD_TLS_CERT."""
+    def probe(listen, cert, *args):
+        env = {**os.environ, "CORSD_LISTEN": listen, "CORSD_TLS_CERT": cert}
+        return subprocess.run([binary, "healthcheck", "--timeout", "5", *args], env=env, capture_output=True, text=True, timeout=30)
+    r = probe(f"0.0.0.0:{corsd.port}", corsd.cert)
+    check(r.returncode == 0, f"healthcheck in a TLS server's environment: https on loopback, its own certificate pinned: exit 0 ({r.stderr.strip()[-200:]})")
+    r = probe(f"127.0.0.1:{corsd.port}", pki["server2"])
+    check(r.returncode == 1 and "certificate verify failed" in r.stderr,
+          f"healthcheck pinning another certificate of the same CA and names: refused, exit 1 ({r.stderr.strip()[-200:]})")
+    r = subprocess.run([binary, "healthcheck", "--timeout", "5"], env={**os.environ, "CORSD_LISTEN": f"127.0.0.1:{corsd.port}"},
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1, "healthcheck without CORSD_TLS_CERT speaks plain http, which a TLS port does not answer: exit 1")
+    # Names play no part: a certificate naming only another host still proves it is this corsd.
+    other = Corsd(binary, work, {**pki, "server": pki["wrongname"], "server_key": pki["wrongname_key"]}, name="othername")
+    try:
+        r = probe(f"127.0.0.1:{other.port}", other.cert)
+        check(r.returncode == 0, f"healthcheck of a corsd whose certificate names only elsewhere.example, by address: exit 0 ({r.stderr.strip()[-200:]})")
+    finally:
+        other.stop()
+
+
 def agent_over_https(binary, corsd, work):
     s, b = corsd.api("POST", "/tokens", {"name": "agent-good", "scope": "agent:good"})
     check(s == 201, f"agent token created: {s}")
@@ -415,6 +438,7 @@ def main():
         plaintext_and_half_handshakes(corsd)
         tls_metrics(corsd, pki)
         management_and_upstreams(corsd, pki)
+        healthcheck_over_tls(binary, corsd, work, pki)
         agent_over_https(binary, corsd, work)
         reload_under_load(corsd, pki)
         mtls(binary, work, pki)

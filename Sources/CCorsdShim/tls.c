@@ -122,7 +122,7 @@ fail:
     return NULL;
 }
 
-SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cert, const char *key, char *err, size_t errlen) {
+SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, int pin_leaf, const char *cert, const char *key, char *err, size_t errlen) {
     ERR_clear_error();
     SSL_CTX *ctx = new_ctx(TLS_client_method());
     if (!ctx) {
@@ -141,10 +141,12 @@ SSL_CTX *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cer
         BIO_free(bio);
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
         int added = 0;
-        for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+        for (int i = 0; infos && i < sk_X509_INFO_num(infos) && !(pin_leaf && added); i++) {
             X509_INFO *info = sk_X509_INFO_value(infos, i);
             if (info->x509 && X509_STORE_add_cert(store, info->x509) == 1) added++;
         }
+        /* The pinned leaf is a trust anchor though no CA issued it to itself. */
+        if (pin_leaf) X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
         if (infos) sk_X509_INFO_pop_free(infos, X509_INFO_free);
         if (added == 0) {
             fail_into(err, errlen, "the CA bundle holds no certificate OpenSSL can read");
@@ -198,9 +200,11 @@ SSL *corsd_tls_client_new(SSL_CTX *ctx, int fd, const char *host, SSL_SESSION *s
     SSL *ssl = SSL_new(ctx);
     if (!ssl) return NULL;
     unsigned char probe[16];
-    int is_ip = inet_pton(AF_INET, host, probe) == 1 || inet_pton(AF_INET6, host, probe) == 1;
+    int is_ip = host && (inet_pton(AF_INET, host, probe) == 1 || inet_pton(AF_INET6, host, probe) == 1);
     int ok = SSL_set_fd(ssl, fd) == 1;
-    if (ok && is_ip) {
+    if (!host) {
+        /* A pinned-leaf context: the certificate, not a name, is what is checked. */
+    } else if (ok && is_ip) {
         ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1;
     } else if (ok) {
         /* SNI carries names only (RFC 6066 §3); the certificate must name the host. */

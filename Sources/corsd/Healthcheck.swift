@@ -10,7 +10,11 @@ struct Healthcheck: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Exit 0 if a running corsd is ready (GET /readyz answers 200), 1 otherwise.")
 
-    @Option(help: "URL to probe (default: http://ADDRESS/readyz, ADDRESS from CORSD_LISTEN or 127.0.0.1:8080; a wildcard host probes loopback).")
+    @Option(help: """
+        URL to probe (default: http://ADDRESS/readyz, ADDRESS from CORSD_LISTEN or 127.0.0.1:8080, \
+        a wildcard host probing loopback; https://ADDRESS/readyz when CORSD_TLS_CERT is set, the \
+        server then having to present exactly that certificate, whatever names it carries).
+        """)
     var url: String?
 
     @Option(help: "PEM CA certificates to verify an https:// --url with (default: the system trust store).")
@@ -20,11 +24,15 @@ struct Healthcheck: AsyncParsableCommand {
     var timeout = 5.0
 
     func run() async throws {
-        let text = url ?? Self.defaultURL(listen: ProcessInfo.processInfo.environment["CORSD_LISTEN"])
+        let environment = ProcessInfo.processInfo.environment
+        // The server's own certificate, when its environment serves TLS (a container's HEALTHCHECK).
+        let servedCertificate = url == nil && ca == nil ? environment["CORSD_TLS_CERT"].flatMap { $0.isEmpty ? nil : $0 } : nil
+        let text = url ?? Self.defaultURL(listen: environment["CORSD_LISTEN"], tls: servedCertificate != nil)
         guard case .success(let target) = UpstreamURL.parse(text) else {
             throw CLIError("--url: '\(text)' is not an http:// or https:// URL")
         }
-        let endpoint = try ServerTLS(caFile: ca).endpoint(target)
+        let endpoint = try servedCertificate.map { try Self.pinnedEndpoint(target, certificateFile: $0) }
+            ?? ServerTLS(caFile: ca, caOption: "--ca").endpoint(target)
         var fields = HTTPFields()
         fields[.hostField] = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
         let request = HTTPClientRequest(endpoint: endpoint, method: .get,
@@ -42,11 +50,24 @@ struct Healthcheck: AsyncParsableCommand {
         }
     }
 
-    static func defaultURL(listen: String?) -> String {
+    static func defaultURL(listen: String?, tls: Bool = false) -> String {
         var address = (listen?.isEmpty == false ? listen : nil) ?? "127.0.0.1:8080"
         if address.hasPrefix(":") { address = "127.0.0.1" + address }
         if address.hasPrefix("0.0.0.0:") { address = "127.0.0.1" + address.dropFirst(7) }
         if address.hasPrefix("[::]:") { address = "[::1]" + address.dropFirst(4) }
-        return "http://\(address)/readyz"
+        return (tls ? "https://" : "http://") + "\(address)/readyz"
+    }
+
+    /// https to `url`, trusting only the leaf of `certificateFile` (CORSD_TLS_CERT): a probe by
+    /// address, so the certificate, not a name, says it reached this corsd.
+    static func pinnedEndpoint(_ url: UpstreamURL, certificateFile: String) throws -> UpstreamEndpoint {
+        guard let data = FileManager.default.contents(atPath: certificateFile) else {
+            throw CLIError("CORSD_TLS_CERT: cannot read \(certificateFile)")
+        }
+        do {
+            return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext(pinningLeaf: String(decoding: data, as: UTF8.self)))
+        } catch {
+            throw CLIError("CORSD_TLS_CERT (\(certificateFile)): \(error)")
+        }
     }
 }

@@ -118,19 +118,21 @@ struct ServerTLS {
     var caFile: String?
     var clientCertificate: String?
     var clientKey: String?
+    /// The option `caFile` came from, for messages.
+    var caOption = "--server-ca"
 
     /// Where `url` lives; for https, with the context these settings make.
     func endpoint(_ url: UpstreamURL) throws -> UpstreamEndpoint {
         if (clientCertificate == nil) != (clientKey == nil) { throw CLIError("--client-cert and --client-key go together") }
         guard url.scheme == "https" else {
             if caFile != nil || clientCertificate != nil {
-                throw CLIError("--server-ca and --client-cert are for https:// servers; \(url.serialized) is plain http")
+                throw CLIError("\(caFile != nil ? caOption : "--client-cert") is for https:// servers; \(url.serialized) is plain http")
             }
             return UpstreamEndpoint(host: url.host, port: url.port)
         }
         var pem: String?
         if let caFile {
-            guard let data = FileManager.default.contents(atPath: caFile) else { throw CLIError("--server-ca: cannot read \(caFile)") }
+            guard let data = FileManager.default.contents(atPath: caFile) else { throw CLIError("\(caOption): cannot read \(caFile)") }
             pem = String(decoding: data, as: UTF8.self)
         }
         do {

@@ -45,15 +45,18 @@ static const long corsd_TLS_FAILED = -3;
 struct ssl_ctx_st *corsd_tls_server_ctx(const char *cert, const char *key, const char *client_ca, char *err, size_t errlen);
 /// A client context verifying peers against the CA bundle in ca_pem (PEM text, ca_len bytes)
 /// or, when ca_pem is NULL, the system trust store; with cert and key (PEM files), it presents
-/// that client certificate to servers that ask (mTLS).
-struct ssl_ctx_st *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, const char *cert, const char *key, char *err, size_t errlen);
+/// that client certificate to servers that ask (mTLS). pin_leaf: trust exactly the first
+/// certificate of ca_pem (a server's own leaf, not a CA: partial chains accepted), for a probe
+/// that connects by address and checks no name (client_new with host NULL).
+struct ssl_ctx_st *corsd_tls_client_ctx(const char *ca_pem, size_t ca_len, int pin_leaf, const char *cert, const char *key, char *err, size_t errlen);
 void corsd_tls_ctx_free(struct ssl_ctx_st *ctx);
 /// The notAfter of a server context's certificate, in seconds since the epoch (0 if unknown).
 double corsd_tls_ctx_not_after(struct ssl_ctx_st *ctx);
 
 struct ssl_st *corsd_tls_server_new(struct ssl_ctx_st *ctx, int fd);
 /// A client session on fd: SNI (names only), host name or IP verification, ALPN http/1.1,
-/// and `session` offered for resumption when not NULL.
+/// and `session` offered for resumption when not NULL. host NULL: no SNI and no name check
+/// (only for a pin_leaf context, where the pinned certificate is the identity).
 struct ssl_st *corsd_tls_client_new(struct ssl_ctx_st *ctx, int fd, const char *host, struct ssl_session_st *session);
 void corsd_tls_free(struct ssl_st *ssl);
 

@@ -67,6 +67,8 @@ public final class TLSServerContext: Sendable {
 /// context serves every connection that trusts the same CAs.
 public final class TLSClientContext: Sendable, Hashable {
     private let context: OpaqueContext
+    /// False for a pinned leaf: the certificate itself is the identity, so no name is checked.
+    private let checksName: Bool
 
     /// The system trust store (Debian: /etc/ssl/certs from ca-certificates), made once.
     public static func system() throws(TLSError) -> TLSClientContext {
@@ -77,19 +79,31 @@ public final class TLSClientContext: Sendable, Hashable {
     /// `caBundlePEM`: one or more PEM certificates to trust instead of the system store;
     /// `clientCertificate`: PEM files (chain, key) of a certificate to present when a server
     /// asks for one (a centre with `--tls-client-ca`).
-    public init(caBundlePEM: String?, clientCertificate: (certificatePath: String, keyPath: String)? = nil) throws(TLSError) {
+    public convenience init(caBundlePEM: String?, clientCertificate: (certificatePath: String, keyPath: String)? = nil) throws(TLSError) {
+        try self.init(pem: caBundlePEM, pinLeaf: false, clientCertificate: clientCertificate)
+    }
+
+    /// Trusts exactly the first certificate in `certificatePEM` — a server's own leaf, as in
+    /// its `--tls-cert` file — and checks no host name: for probing a server of one's own by
+    /// address (`corsd healthcheck` on loopback), where the certificate is the identity.
+    public convenience init(pinningLeaf certificatePEM: String) throws(TLSError) {
+        try self.init(pem: certificatePEM, pinLeaf: true, clientCertificate: nil)
+    }
+
+    private init(pem text: String?, pinLeaf: Bool, clientCertificate: (certificatePath: String, keyPath: String)?) throws(TLSError) {
         let cert = clientCertificate?.certificatePath
         let key = clientCertificate?.keyPath
         // nil PEM: the system store (the C side takes a NULL bundle).
-        let pem = caBundlePEM.map { Array($0.utf8CString) }
+        let pem = text.map { Array($0.utf8CString) }
+        checksName = !pinLeaf
         context = OpaqueContext(try makeContext { message, length in
-            guard let pem else { return corsd_tls_client_ctx(nil, 0, cert, key, message, length) }
-            return pem.withUnsafeBufferPointer { corsd_tls_client_ctx($0.baseAddress, $0.count - 1, cert, key, message, length) }
+            guard let pem else { return corsd_tls_client_ctx(nil, 0, 0, cert, key, message, length) }
+            return pem.withUnsafeBufferPointer { corsd_tls_client_ctx($0.baseAddress, $0.count - 1, pinLeaf ? 1 : 0, cert, key, message, length) }
         })
     }
 
     func connect(fd: Int32, host: String, session: TLSSession?) -> TLSStream? {
-        corsd_tls_client_new(context.pointer, fd, host, session?.pointer).map { TLSStream($0) }
+        corsd_tls_client_new(context.pointer, fd, checksName ? host : nil, session?.pointer).map { TLSStream($0) }
     }
 
     public static func == (a: TLSClientContext, b: TLSClientContext) -> Bool { a === b }

@@ -31,8 +31,8 @@ struct Healthcheck: AsyncParsableCommand {
         guard case .success(let target) = UpstreamURL.parse(text) else {
             throw CLIError("--url: '\(text)' is not an http:// or https:// URL")
         }
-        let endpoint = try servedCertificate.map { try Self.pinnedEndpoint(target, certificateFile: $0) }
-            ?? ServerTLS(caFile: ca, caOption: "--ca").endpoint(target)
+        let trust = servedCertificate.map { ServerTLS(caFile: $0, caOption: "CORSD_TLS_CERT", pinsLeaf: true) } ?? ServerTLS(caFile: ca, caOption: "--ca")
+        let endpoint = try trust.endpoint(target)
         var fields = HTTPFields()
         fields[.hostField] = target.host.contains(":") ? "[\(target.host)]:\(target.port)" : "\(target.host):\(target.port)"
         let request = HTTPClientRequest(endpoint: endpoint, method: .get,
@@ -56,18 +56,5 @@ struct Healthcheck: AsyncParsableCommand {
         if address.hasPrefix("0.0.0.0:") { address = "127.0.0.1" + address.dropFirst(7) }
         if address.hasPrefix("[::]:") { address = "[::1]" + address.dropFirst(4) }
         return (tls ? "https://" : "http://") + "\(address)/readyz"
-    }
-
-    /// https to `url`, trusting only the leaf of `certificateFile` (CORSD_TLS_CERT): a probe by
-    /// address, so the certificate, not a name, says it reached this corsd.
-    static func pinnedEndpoint(_ url: UpstreamURL, certificateFile: String) throws -> UpstreamEndpoint {
-        guard let data = FileManager.default.contents(atPath: certificateFile) else {
-            throw CLIError("CORSD_TLS_CERT: cannot read \(certificateFile)")
-        }
-        do {
-            return UpstreamEndpoint(host: url.host, port: url.port, tls: try TLSClientContext(pinningLeaf: String(decoding: data, as: UTF8.self)))
-        } catch {
-            throw CLIError("CORSD_TLS_CERT (\(certificateFile)): \(error)")
-        }
     }
 }

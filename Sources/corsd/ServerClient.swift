@@ -120,6 +120,9 @@ struct ServerTLS {
     var clientKey: String?
     /// The option `caFile` came from, for messages.
     var caOption = "--server-ca"
+    /// `caFile` is the server's own certificate: its leaf alone is trusted and no name is
+    /// checked (`TLSClientContext(pinningLeaf:)`, for a probe by address).
+    var pinsLeaf = false
 
     /// Where `url` lives; for https, with the context these settings make.
     func endpoint(_ url: UpstreamURL) throws -> UpstreamEndpoint {
@@ -136,7 +139,8 @@ struct ServerTLS {
             pem = String(decoding: data, as: UTF8.self)
         }
         do {
-            let context = try pem == nil && clientCertificate == nil ? TLSClientContext.system()
+            let context = try pinsLeaf ? TLSClientContext(pinningLeaf: pem ?? "")
+                : pem == nil && clientCertificate == nil ? TLSClientContext.system()
                 : TLSClientContext(caBundlePEM: pem, clientCertificate: clientCertificate.flatMap { c in clientKey.map { (c, $0) } })
             return UpstreamEndpoint(host: url.host, port: url.port, tls: context)
         } catch {
